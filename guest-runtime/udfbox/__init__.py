@@ -1,0 +1,13 @@
+"""udfbox: Python UDFs over Arrow data, in a WebAssembly sandbox or natively.
+
+The API follows ``pyflink.table.udf``: ``udf``, ``ScalarFunction``, ``DataTypes``, ``Row`` and
+``FunctionContext`` mean what they mean in PyFlink.
+"""
+
+from .row import Row
+from .series import Series
+from .types import DataType, DataTypes
+from .udf import FunctionContext, ScalarFunction, UserDefinedFunction, udf
+
+__all__ = ["DataType", "DataTypes", "FunctionContext", "Row", "ScalarFunction", "Series",
+           "UserDefinedFunction", "udf"]

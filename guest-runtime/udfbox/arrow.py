@@ -1,0 +1,451 @@
+"""Arrow columns <-> Python values, in pure Python (the sandbox has no pyarrow).
+
+A column crosses the boundary as its Arrow type string and its nodes in pre-order, each node being
+``(length, null_count, validity, buffers)`` with Arrow's own buffer layout: values for fixed-width
+types (booleans as a bitmap, DECIMAL as 16-byte little-endian integers, DATE as days, TIME and
+TIMESTAMP as microseconds), offsets + data for STRING and BYTES, offsets + one child for ARRAY,
+offsets + an entries node + key and value children for MAP, one child per field for ROW.
+"""
+
+import datetime
+import decimal
+import itertools
+from array import array
+
+from .row import Row
+from .types import parse_type
+
+__all__ = ["BadValue", "decode_column", "encode_column"]
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_EPOCH_ORDINAL = 719163  # datetime.date(1970, 1, 1).toordinal()
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+_UTC = datetime.timezone.utc
+_DECIMAL_CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_UP)
+_MAX_OFFSET = 2**31 - 1
+
+# kind -> (array typecode, byte width, min, max)
+_INTS = {
+    "TINYINT": ("b", 1, -2**7, 2**7 - 1),
+    "SMALLINT": ("h", 2, -2**15, 2**15 - 1),
+    "INT": ("i", 4, -2**31, 2**31 - 1),
+    "BIGINT": ("q", 8, -2**63, 2**63 - 1),
+}
+_FLOATS = {"FLOAT": ("f", 4), "DOUBLE": ("d", 8)}
+for _code in "bhiqfd":
+    assert array(_code).itemsize == {"b": 1, "h": 2, "i": 4, "q": 8, "f": 4, "d": 8}[_code]
+
+_type_cache = {}
+
+
+def _type(text):
+    dt = _type_cache.get(text)
+    if dt is None:
+        dt = _type_cache[text] = parse_type(text)
+    return dt
+
+
+class BadValue(Exception):
+    """A value that does not fit the declared type; ``row`` is the batch row it came from."""
+
+    def __init__(self, row, message):
+        super().__init__(message)
+        self.row = row
+        self.message = message
+
+
+class Malformed(Exception):
+    """A column whose nodes or buffers do not match its type."""
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+def _bits(buf, n):
+    if n == 0:
+        return []
+    nbytes = (n + 7) // 8
+    if len(buf) < nbytes:
+        raise Malformed("bitmap of %d bytes for %d values" % (len(buf), n))
+    text = format(int.from_bytes(buf[:nbytes], "little"), "0%db" % (nbytes * 8))
+    return [c == "1" for c in text[::-1][:n]]
+
+
+def _fixed(buffers, index, code, width, n):
+    if len(buffers) <= index:
+        raise Malformed("missing buffer %d" % index)
+    size = width * n
+    buf = buffers[index]
+    if len(buf) < size:
+        raise Malformed("buffer of %d bytes for %d values of %d bytes" % (len(buf), n, width))
+    return memoryview(buf)[:size].cast(code).tolist()
+
+
+def _offsets(buffers, n):
+    offsets = _fixed(buffers, 0, "i", 4, n + 1)
+    if offsets[0] < 0 or any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise Malformed("offsets are not increasing")
+    return offsets
+
+
+def _time_of(micros):
+    if not 0 <= micros < 86_400_000_000:
+        raise Malformed("TIME value %d is not within a day" % micros)
+    seconds, us = divmod(micros, 1_000_000)
+    minutes, s = divmod(seconds, 60)
+    h, m = divmod(minutes, 60)
+    return datetime.time(h, m, s, us)
+
+
+def _decode(dt, nodes, pos):
+    if pos >= len(nodes):
+        raise Malformed("too few nodes for %s" % dt)
+    length, null_count, validity, buffers = nodes[pos]
+    pos += 1
+    kind = dt.kind
+    n = length
+    if kind in _INTS:
+        code, width, _, _ = _INTS[kind]
+        values = _fixed(buffers, 0, code, width, n)
+    elif kind in _FLOATS:
+        code, width = _FLOATS[kind]
+        values = _fixed(buffers, 0, code, width, n)
+    elif kind == "BOOLEAN":
+        if not buffers:
+            raise Malformed("missing buffer 0")
+        values = _bits(buffers[0], n)
+    elif kind == "STRING" or kind == "BYTES":
+        offsets = _offsets(buffers, n) if n else [0]
+        data = buffers[1] if len(buffers) > 1 else b""
+        if offsets[-1] > len(data):
+            raise Malformed("offsets point past the data")
+        if kind == "BYTES":
+            values = [data[a:b] for a, b in zip(offsets, offsets[1:])]
+        elif data.isascii():
+            text = data.decode("ascii")
+            values = [text[a:b] for a, b in zip(offsets, offsets[1:])]
+        else:
+            values = [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+    elif kind == "DECIMAL":
+        raw = _fixed(buffers, 0, "B", 1, 16 * n)
+        raw = bytes(raw)
+        scale = dt.scale
+        suffix = "E-%d" % scale if scale else ""
+        values = [decimal.Decimal("%d%s" % (int.from_bytes(raw[i:i + 16], "little", signed=True), suffix))
+                  for i in range(0, 16 * n, 16)]
+    elif kind == "DATE":
+        days = _fixed(buffers, 0, "i", 4, n)
+        try:
+            values = [datetime.date.fromordinal(d + _EPOCH_ORDINAL) for d in days]
+        except (ValueError, OverflowError):
+            raise Malformed("DATE value outside Python's range (years 1 to 9999)") from None
+    elif kind == "TIME":
+        values = [_time_of(us) for us in _fixed(buffers, 0, "q", 8, n)]
+    elif kind == "TIMESTAMP":
+        micros = _fixed(buffers, 0, "q", 8, n)
+        try:
+            values = [_EPOCH + datetime.timedelta(microseconds=us) for us in micros]
+        except (ValueError, OverflowError):
+            raise Malformed("TIMESTAMP value outside Python's range (years 1 to 9999)") from None
+    elif kind == "ARRAY":
+        offsets = _offsets(buffers, n) if n else [0]
+        items, pos = _decode(dt.element, nodes, pos)
+        if offsets[-1] > len(items):
+            raise Malformed("ARRAY offsets point past the elements")
+        values = [items[a:b] for a, b in zip(offsets, offsets[1:])]
+    elif kind == "MAP":
+        offsets = _offsets(buffers, n) if n else [0]
+        if pos >= len(nodes):
+            raise Malformed("MAP without its entries node")
+        pos += 1  # the entries struct node: its children carry everything
+        keys, pos = _decode(dt.key, nodes, pos)
+        items, pos = _decode(dt.value, nodes, pos)
+        if offsets[-1] > len(keys) or len(keys) != len(items):
+            raise Malformed("MAP offsets and entries disagree")
+        values = [dict(zip(keys[a:b], items[a:b])) for a, b in zip(offsets, offsets[1:])]
+    elif kind == "ROW":
+        names = [f.name for f in dt.fields]
+        children = []
+        for f in dt.fields:
+            child, pos = _decode(f.data_type, nodes, pos)
+            if len(child) < n:
+                raise Malformed("ROW field %s is shorter than the row" % f.name)
+            children.append(child)
+        values = [Row._with_names(names, vals) for vals in zip(*children)][:n]
+    else:
+        raise Malformed("unsupported type %s" % dt)
+    if null_count:
+        values = [v if ok else None for v, ok in zip(values, _bits(validity, n))]
+    return values, pos
+
+
+def decode_column(type_text, nodes):
+    """Decodes one column (type string + nodes) into a list of Python values."""
+    dt = _type(type_text)
+    values, pos = _decode(dt, nodes, 0)
+    if pos != len(nodes):
+        raise Malformed("%d nodes left over after a %s column" % (len(nodes) - pos, dt))
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+
+def _pack_bits(flags):
+    n = len(flags)
+    if n == 0:
+        return b""
+    text = "".join("1" if f else "0" for f in reversed(flags))
+    return int(text, 2).to_bytes((n + 7) // 8, "little")
+
+
+def _describe(value):
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return "%s %s" % (type(value).__name__, text)
+
+
+def _row_of(rows, index):
+    return index if rows is None else rows[index]
+
+
+def _fail(dt, rows, index, value, why=None):
+    raise BadValue(_row_of(rows, index),
+                   why or "expected %s, got %s" % (dt, _describe(value)))
+
+
+def _is_int(v):
+    return isinstance(v, int) or (hasattr(v, "__index__") and not isinstance(v, float))
+
+
+def _encode_ints(dt, values, rows):
+    code, _, lo, hi = _INTS[dt.kind]
+    try:
+        return array(code, values).tobytes()
+    except (TypeError, OverflowError, ValueError):
+        pass
+    for i, v in enumerate(values):
+        if not _is_int(v):
+            _fail(dt, rows, i, v)
+        if not lo <= int(v) <= hi:
+            _fail(dt, rows, i, v, "value %d is out of range for %s" % (int(v), dt))
+    raise AssertionError("unreachable")
+
+
+def _encode_floats(dt, values, rows):
+    code, _ = _FLOATS[dt.kind]
+    try:
+        return array(code, values).tobytes()
+    except (TypeError, OverflowError, ValueError):
+        pass
+    for i, v in enumerate(values):
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
+            _fail(dt, rows, i, v)
+        try:
+            array(code, [v])
+        except OverflowError:
+            _fail(dt, rows, i, v, "value %r is out of range for %s" % (v, dt))
+    raise AssertionError("unreachable")
+
+
+def _decimal_unscaled(dt, value, rows, i):
+    if isinstance(value, bool) or not isinstance(value, (decimal.Decimal, int, float)):
+        _fail(dt, rows, i, value)
+    d = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if not d.is_finite():
+        _fail(dt, rows, i, value, "value %s does not fit %s" % (d, dt))
+    unscaled = int(d.scaleb(dt.scale, _DECIMAL_CONTEXT).to_integral_value(
+        rounding=decimal.ROUND_HALF_UP, context=_DECIMAL_CONTEXT))
+    if abs(unscaled) >= 10 ** dt.precision:
+        _fail(dt, rows, i, value, "value %s does not fit %s" % (d, dt))
+    return unscaled
+
+
+def _utf8(dt, values, rows):
+    try:
+        text = "".join(values)
+    except TypeError:
+        for i, v in enumerate(values):
+            if not isinstance(v, str):
+                _fail(dt, rows, i, v)
+        raise
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        for i, v in enumerate(values):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                _fail(dt, rows, i, v, "string is not valid Unicode (%s)" % e.reason)
+        raise
+    if len(data) == len(text):
+        lengths = map(len, values)
+    else:
+        lengths = (len(v.encode("utf-8")) for v in values)
+    return data, lengths
+
+
+def _offsets_bytes(dt, lengths, rows):
+    offsets = array("i")
+    total = 0
+    offsets.append(0)
+    for length in lengths:
+        total += length
+        if total > _MAX_OFFSET:
+            raise BadValue(None, "%s result is larger than 2 GiB" % dt)
+        offsets.append(total)
+    return offsets.tobytes()
+
+
+def _as_list(dt, value, rows, i):
+    if isinstance(value, (list, tuple)):
+        return value
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None and not isinstance(value, (str, bytes)):
+        return tolist()
+    _fail(dt, rows, i, value)
+
+
+def _encode(dt, values, nodes, rows):
+    n = len(values)
+    try:
+        null_count = values.count(None)
+    except Exception:
+        null_count = sum(1 for v in values if v is None)
+    kind = dt.kind
+    validity = b""
+    if null_count:
+        flags = [v is not None for v in values]
+        validity = _pack_bits(flags)
+    index = len(nodes)
+    nodes.append(None)  # filled in below, after children were appended
+    if kind in _INTS:
+        filled = [0 if v is None else v for v in values] if null_count else values
+        buffers = [_encode_ints(dt, filled, rows)]
+    elif kind in _FLOATS:
+        filled = [0.0 if v is None else v for v in values] if null_count else values
+        buffers = [_encode_floats(dt, filled, rows)]
+    elif kind == "BOOLEAN":
+        for i, v in enumerate(values):
+            if v is not None and not (v is True or v is False or type(v).__name__ == "bool_"):
+                _fail(dt, rows, i, v)
+        buffers = [_pack_bits([bool(v) for v in values])]
+    elif kind == "STRING":
+        filled = [v if v is not None else "" for v in values] if null_count else values
+        data, lengths = _utf8(dt, filled, rows)
+        buffers = [_offsets_bytes(dt, lengths, rows), data]
+    elif kind == "BYTES":
+        parts = []
+        for i, v in enumerate(values):
+            if v is None:
+                parts.append(b"")
+            elif isinstance(v, (bytes, bytearray, memoryview)):
+                parts.append(bytes(v))
+            else:
+                _fail(dt, rows, i, v)
+        buffers = [_offsets_bytes(dt, map(len, parts), rows), b"".join(parts)]
+    elif kind == "DECIMAL":
+        out = bytearray()
+        for i, v in enumerate(values):
+            unscaled = 0 if v is None else _decimal_unscaled(dt, v, rows, i)
+            out += unscaled.to_bytes(16, "little", signed=True)
+        buffers = [bytes(out)]
+    elif kind == "DATE":
+        days = array("i")
+        for i, v in enumerate(values):
+            if v is None:
+                days.append(0)
+            elif isinstance(v, datetime.date):
+                day = v.date() if isinstance(v, datetime.datetime) else v
+                days.append(day.toordinal() - _EPOCH_ORDINAL)
+            else:
+                _fail(dt, rows, i, v)
+        buffers = [days.tobytes()]
+    elif kind == "TIME":
+        micros = array("q")
+        for i, v in enumerate(values):
+            if v is None:
+                micros.append(0)
+            elif isinstance(v, datetime.time):
+                micros.append(((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond)
+            else:
+                _fail(dt, rows, i, v)
+        buffers = [micros.tobytes()]
+    elif kind == "TIMESTAMP":
+        micros = array("q")
+        for i, v in enumerate(values):
+            if v is None:
+                micros.append(0)
+            elif isinstance(v, datetime.datetime):
+                if v.tzinfo is not None:
+                    v = v.astimezone(_UTC).replace(tzinfo=None)
+                micros.append((v - _EPOCH) // _ONE_MICROSECOND)
+            else:
+                _fail(dt, rows, i, v)
+        buffers = [micros.tobytes()]
+    elif kind == "ARRAY":
+        items, item_rows, lengths = [], [], []
+        for i, v in enumerate(values):
+            if v is None:
+                lengths.append(0)
+                continue
+            seq = _as_list(dt, v, rows, i)
+            lengths.append(len(seq))
+            items.extend(seq)
+            item_rows.extend([_row_of(rows, i)] * len(seq))
+        buffers = [_offsets_bytes(dt, lengths, rows)]
+        _encode(dt.element, items, nodes, item_rows)
+    elif kind == "MAP":
+        keys, items, item_rows, lengths = [], [], [], []
+        for i, v in enumerate(values):
+            if v is None:
+                lengths.append(0)
+                continue
+            if not hasattr(v, "items") or isinstance(v, (str, bytes)):
+                _fail(dt, rows, i, v)
+            pairs = list(v.items())
+            for k, _ in pairs:
+                if k is None:
+                    _fail(dt, rows, i, v, "a MAP key cannot be NULL")
+            lengths.append(len(pairs))
+            keys.extend(k for k, _ in pairs)
+            items.extend(x for _, x in pairs)
+            item_rows.extend([_row_of(rows, i)] * len(pairs))
+        buffers = [_offsets_bytes(dt, lengths, rows)]
+        nodes.append((len(keys), 0, b"", []))  # entries struct, never null
+        _encode(dt.key, keys, nodes, item_rows)
+        _encode(dt.value, items, nodes, item_rows)
+    elif kind == "ROW":
+        fields = dt.fields
+        width = len(fields)
+        columns = [[] for _ in fields]
+        for i, v in enumerate(values):
+            if v is None:
+                cells = (None,) * width
+            elif isinstance(v, dict):
+                cells = [v.get(f.name) for f in fields]
+            elif isinstance(v, (tuple, list)):
+                if len(v) != width:
+                    _fail(dt, rows, i, v, "expected %d fields for %s, got %d"
+                          % (width, dt, len(v)))
+                cells = v
+            else:
+                _fail(dt, rows, i, v)
+            for column, cell in zip(columns, cells):
+                column.append(cell)
+        buffers = []
+        for f, column in zip(fields, columns):
+            _encode(f.data_type, column, nodes, rows)
+    else:
+        raise BadValue(None, "unsupported result type %s" % dt)
+    nodes[index] = (n, null_count, validity, buffers)
+
+
+def encode_column(dt, values):
+    """Encodes a list of Python values as a column of type ``dt``; raises ``BadValue``."""
+    nodes = []
+    _encode(dt, values, nodes, None)
+    return nodes

@@ -1,0 +1,281 @@
+"""The dispatcher both backends drive: load UDF files, call functions over whole batches.
+
+The wasm guest (``guest.py``) and the native backend (pyo3) call the same ``Runtime`` methods with
+plain Python values, so the two modes share every line of semantics. Errors leave as ``UdfError``.
+"""
+
+import linecache
+import random
+import sys
+import traceback
+import types
+
+from .arrow import BadValue, decode_column, encode_column
+from .series import Series
+from .udf import FunctionContext, UserDefinedFunctionWrapper
+
+__all__ = ["Runtime", "UdfError"]
+
+MAX_MESSAGE_CHARS = 4096
+MAX_TRACEBACK_CHARS = 16384
+MAX_OUTPUT_CHARS = 65536
+MAX_NAME_CHARS = 256
+
+
+class UdfError(Exception):
+    """An error for the host. ``kind`` is one of syntax, load, exception, bad-result, bad-request."""
+
+    def __init__(self, kind, message, exception_type="", function=None, row=None, traceback=""):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.exception_type = exception_type
+        self.function = function
+        self.row = row
+        self.traceback = traceback
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else text[:limit] + "... [%d more characters]" % (len(text) - limit)
+
+
+def _safe_str(value):
+    try:
+        return str(value)
+    except BaseException:
+        return "<unprintable %s>" % type(value).__name__
+
+
+def _type_name(exc):
+    cls = type(exc)
+    module = getattr(cls, "__module__", "builtins")
+    name = getattr(cls, "__qualname__", cls.__name__)
+    return name if module in ("builtins", None) or module.startswith("_udf_") else "%s.%s" % (module, name)
+
+
+class _Output:
+    """A bounded sink for ``print`` and logging in UDFs (stdout and stderr alike)."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.parts = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, text):
+        text = _safe_str(text)
+        room = self.limit - self.size
+        if len(text) > room:
+            self.dropped += len(text) - max(room, 0)
+            text = text[:max(room, 0)]
+        if text:
+            self.parts.append(text)
+            self.size += len(text)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def take(self):
+        text = "".join(self.parts)
+        if self.dropped:
+            text += "\n[udfbox: %d characters of output dropped]\n" % self.dropped
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text
+
+
+class _Redirect:
+    def __init__(self, sink):
+        self.sink = sink
+
+    def __enter__(self):
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self.sink
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.saved
+        return False
+
+
+class Runtime:
+    def __init__(self):
+        self._functions = {}      # registered name -> wrapper
+        self._origins = {}        # registered name -> file it came from
+        self._files = set()       # user files, whose frames tracebacks keep
+        self._params = {}
+        self._output = _Output(MAX_OUTPUT_CHARS)
+        self._loaded = 0
+        self._reseeded = False
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _user_traceback(self, exc):
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in self._files]
+        return _clip("".join(traceback.format_list(frames)), MAX_TRACEBACK_CHARS)
+
+    def _user_error(self, kind, exc, function=None, row=None, context=""):
+        message = _clip(_safe_str(exc), MAX_MESSAGE_CHARS)
+        if context:
+            message = "%s (in %s)" % (message, context) if message else "(in %s)" % context
+        return UdfError(kind, message, _type_name(exc), function, row, self._user_traceback(exc))
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self, filename, source, params):
+        """Runs a UDF file and registers its UDF objects; returns one info tuple per function:
+        ``(name, kind, func_type, input_types or None, result_type, deterministic)``."""
+        if not self._reseeded:
+            # The sandbox starts from a snapshot taken at build time: without this every instance
+            # would replay the same "random" numbers.
+            random.seed()
+            self._reseeded = True
+        self._params.update(dict(params))
+        try:
+            code = compile(source, filename, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            line = getattr(exc, "lineno", None)
+            text = (getattr(exc, "text", None) or "").rstrip("\n")
+            detail = "  %s\n" % text.strip() if text.strip() else ""
+            where = "%s, line %s" % (filename, line) if line else filename
+            raise UdfError("syntax", "%s: %s" % (where, getattr(exc, "msg", None) or _safe_str(exc)),
+                           type(exc).__name__, traceback=detail) from None
+        self._files.add(filename)
+        lines = source.splitlines(True)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        self._loaded += 1
+        stem = filename.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        module_name = "_udf_%d_%s" % (self._loaded, "".join(c if c.isalnum() else "_" for c in stem))
+        module = types.ModuleType(module_name)
+        module.__file__ = filename
+        sys.modules[module_name] = module
+        try:
+            with _Redirect(self._output):
+                exec(code, module.__dict__)
+        except BaseException as exc:
+            raise self._user_error("load", exc, context="loading %s" % filename) from None
+        return self._register(filename, module)
+
+    def _register(self, filename, module):
+        found = {}
+        for var, obj in list(module.__dict__.items()):
+            if not isinstance(obj, UserDefinedFunctionWrapper):
+                continue
+            name = obj.explicit_name or var
+            if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+                raise UdfError("load", "%s: a function name must be 1 to %d characters, got %r"
+                               % (filename, MAX_NAME_CHARS, name), "ValueError")
+            if name in found and found[name] is not obj:
+                raise UdfError("load", "%s: two different functions are registered as %r"
+                               % (filename, name), "ValueError", function=name)
+            found[name] = obj
+        for name in found:
+            if name in self._functions:
+                raise UdfError("load", "function %r in %s is already defined in %s"
+                               % (name, filename, self._origins[name]), "ValueError", function=name)
+        infos = []
+        for name, obj in found.items():
+            self._functions[name] = obj
+            self._origins[name] = filename
+            infos.append((name, obj.kind, obj.func_type,
+                          None if obj.input_types is None else [str(t) for t in obj.input_types],
+                          str(obj.result_type), obj.deterministic))
+        return infos
+
+    # -- calling -----------------------------------------------------------------------------
+
+    def call(self, name, num_rows, args):
+        """Calls function ``name`` over one batch; ``args`` are ``(type, nodes)`` columns."""
+        fn = self._functions.get(name)
+        if fn is None:
+            raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
+        if fn.input_types is not None and len(args) != len(fn.input_types):
+            raise UdfError("bad-request", "%s takes %d arguments, got %d"
+                           % (name, len(fn.input_types), len(args)), "TypeError", function=name)
+        try:
+            columns = [decode_column(type_text, nodes) for type_text, nodes in args]
+        except Exception as exc:
+            raise UdfError("bad-request", "malformed input column: %s" % _safe_str(exc),
+                           type(exc).__name__, function=name) from None
+        for column in columns:
+            if len(column) != num_rows:
+                raise UdfError("bad-request", "an argument column has %d rows, the batch %d"
+                               % (len(column), num_rows), "ValueError", function=name)
+        with _Redirect(self._output):
+            if not fn.opened:
+                try:
+                    fn.open(FunctionContext(self._params))
+                except BaseException as exc:
+                    raise self._user_error("exception", exc, name, context="open()") from None
+            if fn.func_type == "pandas":
+                values = self._call_vectorized(name, fn, columns, num_rows)
+            else:
+                values = self._call_rows(name, fn, columns, num_rows)
+        try:
+            nodes = encode_column(fn.result_type, values)
+        except BadValue as exc:
+            raise UdfError("bad-result", "%s%s" % (
+                "" if exc.row is None else "row %d: " % exc.row, exc.message),
+                "TypeError", name, exc.row) from None
+        return str(fn.result_type), nodes
+
+    def _call_rows(self, name, fn, columns, num_rows):
+        call = fn._call
+        out = []
+        append = out.append
+        try:
+            if columns:
+                for row in zip(*columns):
+                    append(call(*row))
+            else:
+                for _ in range(num_rows):
+                    append(call())
+        except BaseException as exc:
+            raise self._user_error("exception", exc, name, len(out)) from None
+        return out
+
+    def _call_vectorized(self, name, fn, columns, num_rows):
+        try:
+            result = fn._call(*[Series(c) for c in columns])
+        except BaseException as exc:
+            raise self._user_error("exception", exc, name) from None
+        if isinstance(result, Series):
+            values = result.tolist()
+        elif isinstance(result, (list, tuple)):
+            values = list(result)
+        elif hasattr(result, "tolist") and not isinstance(result, (str, bytes)):
+            values = result.tolist()
+        else:
+            raise UdfError("bad-result", "a vectorized function must return a column (Series or "
+                           "list) of %d values, got %s" % (num_rows, type(result).__name__),
+                           "TypeError", name)
+        if not isinstance(values, list) or len(values) != num_rows:
+            raise UdfError("bad-result", "returned %s values for a batch of %d rows"
+                           % (len(values) if isinstance(values, list) else "no list of", num_rows),
+                           "ValueError", name)
+        return values
+
+    def close(self):
+        """Calls ``close()`` on every opened function; the first failure is reported."""
+        first = None
+        with _Redirect(self._output):
+            for name, fn in self._functions.items():
+                try:
+                    fn.close()
+                except BaseException as exc:
+                    if first is None:
+                        first = self._user_error("exception", exc, name, context="close()")
+        if first is not None:
+            raise first
+
+    def take_output(self):
+        return self._output.take()

@@ -1,0 +1,168 @@
+"""``Series``: the column a vectorized (``func_type="pandas"``) UDF receives.
+
+A small pandas-like column that needs no pandas, so a vectorized UDF behaves the same in the
+sandbox and natively. Arithmetic and comparisons are elementwise, with a scalar or another column
+of the same length; ``None`` (SQL NULL) in either operand gives ``None``.
+"""
+
+import operator
+
+__all__ = ["Series"]
+
+
+def _binary(op, reflected=False):
+    def method(self, other):
+        if isinstance(other, Series):
+            if len(other) != len(self._values):
+                raise ValueError("cannot combine columns of lengths %d and %d"
+                                 % (len(self._values), len(other)))
+            pairs = zip(other._values, self._values) if reflected else zip(self._values, other._values)
+            return Series([None if a is None or b is None else op(a, b) for a, b in pairs])
+        if other is None:
+            return Series([None] * len(self._values))
+        if reflected:
+            return Series([None if a is None else op(other, a) for a in self._values])
+        return Series([None if a is None else op(a, other) for a in self._values])
+    return method
+
+
+def _unary(op):
+    def method(self):
+        return Series([None if a is None else op(a) for a in self._values])
+    return method
+
+
+class Series:
+    __slots__ = ("_values",)
+
+    def __init__(self, values=()):
+        self._values = list(values)
+
+    # container protocol
+    def __len__(self):
+        return len(self._values)
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Series(self._values[index])
+        if isinstance(index, Series):  # boolean mask
+            return Series([v for v, keep in zip(self._values, index._values) if keep])
+        return self._values[index]
+
+    def __repr__(self):
+        return "Series(%r)" % (self._values,)
+
+    def __bool__(self):
+        raise ValueError("the truth value of a Series is ambiguous; use .any() or .all()")
+
+    __hash__ = None
+
+    @property
+    def size(self):
+        return len(self._values)
+
+    @property
+    def values(self):
+        return list(self._values)
+
+    def tolist(self):
+        return list(self._values)
+
+    to_list = tolist
+
+    # elementwise operators
+    __add__ = _binary(operator.add)
+    __radd__ = _binary(operator.add, True)
+    __sub__ = _binary(operator.sub)
+    __rsub__ = _binary(operator.sub, True)
+    __mul__ = _binary(operator.mul)
+    __rmul__ = _binary(operator.mul, True)
+    __truediv__ = _binary(operator.truediv)
+    __rtruediv__ = _binary(operator.truediv, True)
+    __floordiv__ = _binary(operator.floordiv)
+    __rfloordiv__ = _binary(operator.floordiv, True)
+    __mod__ = _binary(operator.mod)
+    __rmod__ = _binary(operator.mod, True)
+    __pow__ = _binary(operator.pow)
+    __rpow__ = _binary(operator.pow, True)
+    __and__ = _binary(operator.and_)
+    __rand__ = _binary(operator.and_, True)
+    __or__ = _binary(operator.or_)
+    __ror__ = _binary(operator.or_, True)
+    __xor__ = _binary(operator.xor)
+    __rxor__ = _binary(operator.xor, True)
+    __eq__ = _binary(operator.eq)
+    __ne__ = _binary(operator.ne)
+    __lt__ = _binary(operator.lt)
+    __le__ = _binary(operator.le)
+    __gt__ = _binary(operator.gt)
+    __ge__ = _binary(operator.ge)
+    __neg__ = _unary(operator.neg)
+    __pos__ = _unary(operator.pos)
+    __abs__ = _unary(abs)
+
+    def __invert__(self):
+        return Series([None if a is None else (not a if isinstance(a, bool) else ~a)
+                       for a in self._values])
+
+    # pandas-style helpers
+    def apply(self, func):
+        return Series([func(v) for v in self._values])
+
+    def map(self, func, na_action=None):
+        if na_action == "ignore":
+            return Series([None if v is None else func(v) for v in self._values])
+        return Series([func(v) for v in self._values])
+
+    def isna(self):
+        return Series([v is None for v in self._values])
+
+    isnull = isna
+
+    def notna(self):
+        return Series([v is not None for v in self._values])
+
+    notnull = notna
+
+    def fillna(self, value):
+        return Series([value if v is None else v for v in self._values])
+
+    def astype(self, kind):
+        return Series([None if v is None else kind(v) for v in self._values])
+
+    def round(self, digits=0):
+        return Series([None if v is None else round(v, digits) for v in self._values])
+
+    def where(self, cond, other=None):
+        return Series([v if c else (other._values[i] if isinstance(other, Series) else other)
+                       for i, (v, c) in enumerate(zip(self._values, cond))])
+
+    def _present(self):
+        return [v for v in self._values if v is not None]
+
+    def sum(self):
+        return sum(self._present())
+
+    def count(self):
+        return len(self._present())
+
+    def mean(self):
+        present = self._present()
+        return sum(present) / len(present) if present else None
+
+    def min(self):
+        present = self._present()
+        return min(present) if present else None
+
+    def max(self):
+        present = self._present()
+        return max(present) if present else None
+
+    def any(self):
+        return any(self._present())
+
+    def all(self):
+        return all(self._present())

@@ -1,0 +1,328 @@
+"""udfbox data types, shaped after ``pyflink.table.types.DataTypes``.
+
+Every type has one canonical string form (``BIGINT``, ``DECIMAL(10, 2)``, ``ARRAY<STRING>``,
+``MAP<STRING, BIGINT>``, ``ROW<`a` INT, `b` STRING>``). That string is what crosses the boundary
+to the host, which maps it to an Arrow type (see ``host/src/types.rs``).
+"""
+
+__all__ = ["DataType", "DataTypes", "RowField", "parse_type", "to_data_type"]
+
+
+class DataType:
+    """A udfbox SQL type. ``kind`` is the canonical name of its root (``BIGINT``, ``ARRAY`` ...)."""
+
+    __slots__ = ("kind", "nullable", "precision", "scale", "element", "key", "value", "fields")
+
+    def __init__(self, kind, nullable=True, precision=None, scale=None, element=None,
+                 key=None, value=None, fields=None):
+        self.kind = kind
+        self.nullable = nullable
+        self.precision = precision
+        self.scale = scale
+        self.element = element
+        self.key = key
+        self.value = value
+        self.fields = fields
+
+    def not_null(self):
+        copy = DataType(self.kind, False, self.precision, self.scale, self.element, self.key,
+                        self.value, self.fields)
+        return copy
+
+    def nullable_(self):
+        return self
+
+    def __str__(self):
+        k = self.kind
+        if k == "DECIMAL":
+            return "DECIMAL(%d, %d)" % (self.precision, self.scale)
+        if k == "ARRAY":
+            return "ARRAY<%s>" % self.element
+        if k == "MAP":
+            return "MAP<%s, %s>" % (self.key, self.value)
+        if k == "ROW":
+            return "ROW<%s>" % ", ".join(
+                "`%s` %s" % (f.name.replace("`", "``"), f.data_type) for f in self.fields)
+        return k
+
+    def __repr__(self):
+        return "DataTypes.%s" % self
+
+    def __eq__(self, other):
+        return isinstance(other, DataType) and str(self) == str(other)
+
+    def __hash__(self):
+        return hash(str(self))
+
+
+class RowField:
+    """A named field of a ROW type (``DataTypes.FIELD(name, type)``)."""
+
+    __slots__ = ("name", "data_type", "description")
+
+    def __init__(self, name, data_type, description=None):
+        if not isinstance(name, str) or not name:
+            raise TypeError("a ROW field name must be a non-empty string, got %r" % (name,))
+        self.name = name
+        self.data_type = to_data_type(data_type)
+        self.description = description
+
+    def __repr__(self):
+        return "DataTypes.FIELD(%r, %r)" % (self.name, self.data_type)
+
+
+def _check_length(name, length):
+    if length is not None and (not isinstance(length, int) or length < 1):
+        raise ValueError("%s length must be a positive integer, got %r" % (name, length))
+
+
+class DataTypes:
+    """Factory of data types, named as in PyFlink. Length and precision arguments of character,
+    binary and time types are accepted for compatibility; values are stored without truncation and
+    times with microsecond precision."""
+
+    @staticmethod
+    def BOOLEAN(nullable=True):
+        return DataType("BOOLEAN", nullable)
+
+    @staticmethod
+    def TINYINT(nullable=True):
+        return DataType("TINYINT", nullable)
+
+    @staticmethod
+    def SMALLINT(nullable=True):
+        return DataType("SMALLINT", nullable)
+
+    @staticmethod
+    def INT(nullable=True):
+        return DataType("INT", nullable)
+
+    @staticmethod
+    def BIGINT(nullable=True):
+        return DataType("BIGINT", nullable)
+
+    @staticmethod
+    def FLOAT(nullable=True):
+        return DataType("FLOAT", nullable)
+
+    @staticmethod
+    def DOUBLE(nullable=True):
+        return DataType("DOUBLE", nullable)
+
+    @staticmethod
+    def DECIMAL(precision=10, scale=0, nullable=True):
+        if not isinstance(precision, int) or not 1 <= precision <= 38:
+            raise ValueError("DECIMAL precision must be between 1 and 38, got %r" % (precision,))
+        if not isinstance(scale, int) or not 0 <= scale <= precision:
+            raise ValueError("DECIMAL scale must be between 0 and the precision (%d), got %r"
+                             % (precision, scale))
+        return DataType("DECIMAL", nullable, precision=precision, scale=scale)
+
+    @staticmethod
+    def STRING(nullable=True):
+        return DataType("STRING", nullable)
+
+    @staticmethod
+    def VARCHAR(length=None, nullable=True):
+        _check_length("VARCHAR", length)
+        return DataType("STRING", nullable)
+
+    @staticmethod
+    def CHAR(length=None, nullable=True):
+        _check_length("CHAR", length)
+        return DataType("STRING", nullable)
+
+    @staticmethod
+    def BYTES(nullable=True):
+        return DataType("BYTES", nullable)
+
+    @staticmethod
+    def VARBINARY(length=None, nullable=True):
+        _check_length("VARBINARY", length)
+        return DataType("BYTES", nullable)
+
+    @staticmethod
+    def BINARY(length=None, nullable=True):
+        _check_length("BINARY", length)
+        return DataType("BYTES", nullable)
+
+    @staticmethod
+    def DATE(nullable=True):
+        return DataType("DATE", nullable)
+
+    @staticmethod
+    def TIME(precision=None, nullable=True):
+        return DataType("TIME", nullable)
+
+    @staticmethod
+    def TIMESTAMP(precision=None, nullable=True):
+        return DataType("TIMESTAMP", nullable)
+
+    @staticmethod
+    def ARRAY(element_type, nullable=True):
+        return DataType("ARRAY", nullable, element=to_data_type(element_type))
+
+    @staticmethod
+    def MAP(key_type, value_type, nullable=True):
+        return DataType("MAP", nullable, key=to_data_type(key_type),
+                        value=to_data_type(value_type))
+
+    @staticmethod
+    def ROW(row_fields=(), nullable=True):
+        fields = list(row_fields)
+        for f in fields:
+            if not isinstance(f, RowField):
+                raise TypeError("DataTypes.ROW takes a list of DataTypes.FIELD(...), got %r" % (f,))
+        if not fields:
+            raise ValueError("DataTypes.ROW needs at least one field")
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise ValueError("DataTypes.ROW has duplicate field names: %s" % ", ".join(names))
+        return DataType("ROW", nullable, fields=fields)
+
+    @staticmethod
+    def FIELD(name, data_type, description=None):
+        return RowField(name, data_type, description)
+
+
+_SIMPLE = {
+    "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN",
+    "TINYINT": "TINYINT", "SMALLINT": "SMALLINT",
+    "INT": "INT", "INTEGER": "INT", "BIGINT": "BIGINT",
+    "FLOAT": "FLOAT", "REAL": "FLOAT", "DOUBLE": "DOUBLE",
+    "STRING": "STRING", "VARCHAR": "STRING", "CHAR": "STRING",
+    "BYTES": "BYTES", "VARBINARY": "BYTES", "BINARY": "BYTES",
+    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP",
+}
+
+
+class _Parser:
+    def __init__(self, text):
+        self.text = text
+        self.pos = 0
+
+    def fail(self, what):
+        raise ValueError("invalid type %r: %s at position %d" % (self.text, what, self.pos))
+
+    def skip_ws(self):
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def peek(self):
+        self.skip_ws()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expect(self, ch):
+        if self.peek() != ch:
+            self.fail("expected %r" % ch)
+        self.pos += 1
+
+    def word(self):
+        self.skip_ws()
+        start = self.pos
+        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] == "_"):
+            self.pos += 1
+        if start == self.pos:
+            self.fail("expected a name")
+        return self.text[start:self.pos]
+
+    def name(self):
+        if self.peek() == "`":
+            self.pos += 1
+            out = []
+            while True:
+                if self.pos >= len(self.text):
+                    self.fail("unterminated `name`")
+                ch = self.text[self.pos]
+                self.pos += 1
+                if ch == "`":
+                    if self.text[self.pos:self.pos + 1] == "`":
+                        out.append("`")
+                        self.pos += 1
+                        continue
+                    return "".join(out)
+                out.append(ch)
+        return self.word()
+
+    def number(self):
+        self.skip_ws()
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos].isdigit():
+            self.pos += 1
+        if start == self.pos:
+            self.fail("expected a number")
+        return int(self.text[start:self.pos])
+
+    def optional_args(self):
+        args = []
+        if self.peek() == "(":
+            self.pos += 1
+            args.append(self.number())
+            while self.peek() == ",":
+                self.pos += 1
+                args.append(self.number())
+            self.expect(")")
+        return args
+
+    def parse_type(self):
+        word = self.word().upper()
+        if word in _SIMPLE:
+            args = self.optional_args()
+            if len(args) > 1:
+                self.fail("%s takes at most one argument" % word)
+            dt = DataType(_SIMPLE[word])
+        elif word in ("DECIMAL", "NUMERIC", "DEC"):
+            args = self.optional_args() or [10, 0]
+            if len(args) == 1:
+                args.append(0)
+            if len(args) != 2:
+                self.fail("DECIMAL takes (precision, scale)")
+            dt = DataTypes.DECIMAL(*args)
+        elif word == "ARRAY":
+            self.expect("<")
+            dt = DataType("ARRAY", element=self.parse_type())
+            self.expect(">")
+        elif word == "MAP":
+            self.expect("<")
+            key = self.parse_type()
+            self.expect(",")
+            value = self.parse_type()
+            self.expect(">")
+            dt = DataType("MAP", key=key, value=value)
+        elif word == "ROW":
+            self.expect("<")
+            fields = [RowField(self.name(), self.parse_type())]
+            while self.peek() == ",":
+                self.pos += 1
+                fields.append(RowField(self.name(), self.parse_type()))
+            self.expect(">")
+            dt = DataTypes.ROW(fields)
+        else:
+            self.pos -= len(word)
+            self.fail("unknown type %s" % word)
+        save = self.pos
+        if self.peek() and self.text[self.pos:].lstrip().upper().startswith("NOT NULL"):
+            self.skip_ws()
+            self.pos += len("NOT NULL")
+            dt.nullable = False
+        else:
+            self.pos = save
+        return dt
+
+
+def parse_type(text):
+    """Parses a type string such as ``'ARRAY<DECIMAL(10, 2)>'`` (PyFlink accepts these too)."""
+    parser = _Parser(text)
+    dt = parser.parse_type()
+    if parser.peek():
+        parser.fail("unexpected text")
+    return dt
+
+
+def to_data_type(value):
+    """Accepts a ``DataType`` or a type string and returns a ``DataType``."""
+    if isinstance(value, DataType):
+        return value
+    if isinstance(value, str):
+        return parse_type(value)
+    raise TypeError("expected a DataTypes.* type or a type string, got %r" % (value,))

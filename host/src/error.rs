@@ -1,0 +1,93 @@
+//! One error type at the crate boundary. A caller can tell a Python exception in a UDF from a bad
+//! result, a bad UDF file, a sandbox failure and a bad argument, and the Python traceback travels
+//! with the error.
+
+use std::fmt;
+
+/// What went wrong inside the Python runtime (either backend), as the runtime reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdfErrorKind {
+    /// The UDF file does not compile.
+    Syntax,
+    /// The UDF file raised while it ran, or registered something invalid.
+    Load,
+    /// A UDF raised an exception (in `eval`, `open` or `close`).
+    Exception,
+    /// A UDF returned a value that does not fit its result type, or a batch of the wrong length.
+    BadResult,
+    /// The host asked for something the runtime cannot do (unknown function, malformed column).
+    BadRequest,
+}
+
+/// An error reported by the Python runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdfError {
+    pub kind: UdfErrorKind,
+    /// The function the error belongs to.
+    pub function: Option<String>,
+    /// The row within the batch, when known.
+    pub row: Option<u32>,
+    /// The Python exception type, e.g. `ZeroDivisionError`.
+    pub exception_type: String,
+    pub message: String,
+    /// Traceback lines that point into the user's file, formatted as Python formats them.
+    pub traceback: String,
+}
+
+impl fmt::Display for UdfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let function = self.function.as_deref().unwrap_or("?");
+        match self.kind {
+            UdfErrorKind::Syntax => write!(f, "{}: {}", self.exception_type, self.message)?,
+            UdfErrorKind::Load => write!(f, "{}: {}", self.exception_type, self.message)?,
+            UdfErrorKind::Exception => {
+                write!(f, "function '{function}' raised {}", self.exception_type)?;
+                if !self.message.is_empty() {
+                    write!(f, ": {}", self.message)?;
+                }
+                if let Some(row) = self.row {
+                    write!(f, " (row {row} of the batch)")?;
+                }
+            }
+            UdfErrorKind::BadResult => {
+                write!(f, "function '{function}' returned a bad result: {}", self.message)?
+            }
+            UdfErrorKind::BadRequest => write!(f, "function '{function}': {}", self.message)?,
+        }
+        let traceback = self.traceback.trim_end();
+        if !traceback.is_empty() {
+            if matches!(self.kind, UdfErrorKind::Syntax) {
+                write!(f, "\n{traceback}")?;
+            } else {
+                write!(f, "\nTraceback (most recent call last, your code only):\n{traceback}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UdfError {}
+
+/// Every error udfbox returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reported by the Python runtime: syntax, load, exception, bad result, bad request.
+    #[error(transparent)]
+    Udf(#[from] UdfError),
+    /// The sandbox itself failed (a trap, or the component could not be built or instantiated).
+    #[error("sandbox failure{}: {message}", function.as_ref().map(|f| format!(" in '{f}'")).unwrap_or_default())]
+    Sandbox { function: Option<String>, message: String },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// A bad argument or an unsupported type.
+    #[error("{0}")]
+    Invalid(String),
+    /// The native Python interpreter failed outside user code.
+    #[error("native Python runtime: {0}")]
+    Native(String),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,166 @@
+//! The `udfbox` command line: `udfbox sql ...` and `udfbox functions ...`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use datafusion::prelude::SessionContext;
+use udfbox::output::{self, Format};
+use udfbox::{FunctionSet, Mode, Options};
+
+#[derive(Parser)]
+#[command(name = "udfbox", version, about = "Python UDFs in SQL, in a WebAssembly sandbox or natively")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a SQL query (DataFusion) with Python UDFs.
+    Sql {
+        /// A Python file whose module-level UDF objects are registered (repeatable).
+        #[arg(long = "udf", value_name = "FILE")]
+        udfs: Vec<PathBuf>,
+        /// A table to query, read by extension: .csv (with header), .parquet, .json/.jsonl, .arrow (repeatable).
+        #[arg(long = "table", value_name = "NAME=PATH")]
+        tables: Vec<String>,
+        /// Where UDFs run: `wasm` (sandboxed) or `native` (trusted code only).
+        #[arg(long, value_enum, default_value_t = Mode::Wasm)]
+        mode: Mode,
+        /// How results are printed.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write results to this file instead of standard output.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// A job parameter for `FunctionContext.get_job_parameter` (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// The SQL query.
+        query: String,
+    },
+    /// List the functions a UDF file registers.
+    Functions {
+        #[arg(long = "udf", value_name = "FILE", required = true)]
+        udfs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Mode::Wasm)]
+        mode: Mode,
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug, but it must still reach the user as one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("error: internal error (please report): {message}");
+    }));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UDFBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,udfbox::udf=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
+        _ => Err(format!("invalid {flag} '{text}': expected {}", if flag == "--table" { "NAME=PATH" } else { "KEY=VALUE" })),
+    }
+}
+
+fn load(udfs: &[PathBuf], mode: Mode, params: &[String]) -> Result<FunctionSet, String> {
+    let params = params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
+    if mode == Mode::Native {
+        eprintln!("udfbox: note: --mode native runs UDFs unsandboxed in this process; use it for trusted code only");
+    }
+    let mut set = FunctionSet::new(Options { mode, params }).map_err(|e| e.to_string())?;
+    for path in udfs {
+        set.load_file(path).map_err(|e| e.to_string())?;
+    }
+    Ok(set)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Sql { udfs, tables, mode, format, output, params, query } => {
+            let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
+            let set = Arc::new(load(&udfs, mode, &params)?);
+            let ctx = SessionContext::new();
+            udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
+            for (name, path) in &tables {
+                udfbox::sql::register_table(&ctx, name, &PathBuf::from(path)).await.map_err(|e| e.to_string())?;
+            }
+            let frame = ctx.sql(&query).await.map_err(|e| udfbox::sql::describe(&e))?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
+            drop(ctx);
+            set.close().map_err(|e| e.to_string())?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            output::write(format, &schema, &batches, &mut out).map_err(|e| e.to_string())
+        }
+        Command::Functions { udfs, mode, params } => {
+            let set = load(&udfs, mode, &params)?;
+            let batch = functions_table(&set).map_err(|e| e.to_string())?;
+            let mut out = std::io::stdout().lock();
+            output::write(Format::Table, &batch.schema(), &[batch], &mut out).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn functions_table(set: &FunctionSet) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, StringArray};
+    let functions: Vec<_> = set.functions().map(|f| &f.info).collect();
+    let column = |values: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    arrow::array::RecordBatch::try_from_iter(vec![
+        ("name", column(functions.iter().map(|f| f.name.clone()).collect())),
+        ("kind", column(functions.iter().map(|f| f.kind.clone()).collect())),
+        ("func_type", column(functions.iter().map(|f| f.func_type.clone()).collect())),
+        (
+            "input_types",
+            column(
+                functions
+                    .iter()
+                    .map(|f| f.input_types.as_ref().map_or("(from call site)".to_string(), |t| t.join(", ")))
+                    .collect(),
+            ),
+        ),
+        ("result_type", column(functions.iter().map(|f| f.result_type.clone()).collect())),
+        ("deterministic", column(functions.iter().map(|f| f.deterministic.to_string()).collect())),
+    ])
+}

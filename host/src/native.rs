@@ -1,0 +1,205 @@
+//! The native backend: the machine's CPython through pyo3, running the same `guest-runtime`
+//! package as the sandbox (embedded in the binary, imported from memory).
+//!
+//! **Trusted code only.** A UDF here runs in the host process with the host's rights: it can read
+//! files, open sockets, or end the process. It is the fast path and the yardstick for the sandbox.
+
+use std::ffi::CString;
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyModule};
+
+use crate::backend::{Backend, FunctionInfo, Mode};
+use crate::error::{Error, Result, UdfError, UdfErrorKind};
+use crate::wire::{WireColumn, WireNode};
+
+/// The `udfbox` package sources: (module, is package, source).
+const SOURCES: &[(&str, bool, &str)] = &[
+    ("udfbox", true, include_str!("../../guest-runtime/udfbox/__init__.py")),
+    ("udfbox.arrow", false, include_str!("../../guest-runtime/udfbox/arrow.py")),
+    ("udfbox.row", false, include_str!("../../guest-runtime/udfbox/row.py")),
+    ("udfbox.runtime", false, include_str!("../../guest-runtime/udfbox/runtime.py")),
+    ("udfbox.series", false, include_str!("../../guest-runtime/udfbox/series.py")),
+    ("udfbox.stdlib", false, include_str!("../../guest-runtime/udfbox/stdlib.py")),
+    ("udfbox.types", false, include_str!("../../guest-runtime/udfbox/types.py")),
+    ("udfbox.udf", false, include_str!("../../guest-runtime/udfbox/udf.py")),
+];
+
+/// The `udfbox.runtime` module, imported once per process.
+static RUNTIME_MODULE: OnceLock<std::result::Result<Py<PyModule>, String>> = OnceLock::new();
+
+fn native_error(py: Python<'_>, err: PyErr) -> Error {
+    let traceback = err
+        .traceback(py)
+        .and_then(|tb| tb.format().ok())
+        .unwrap_or_default();
+    Error::Native(format!("{err}\n{traceback}").trim_end().to_string())
+}
+
+fn c_string(text: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| Error::Native("embedded source contains a NUL byte".into()))
+}
+
+/// Serves the embedded package from memory, with the importer the sandbox uses for its stdlib.
+fn install(py: Python<'_>) -> Result<Py<PyModule>> {
+    let (_, _, importer_source) = SOURCES.iter().find(|(name, _, _)| *name == "udfbox.stdlib").unwrap();
+    let importer = PyModule::from_code(
+        py,
+        &c_string(importer_source)?,
+        c"<udfbox>/udfbox/stdlib.py",
+        c"_udfbox_embedded_importer",
+    )
+    .map_err(|e| native_error(py, e))?;
+    let zlib = py.import("zlib").map_err(|e| native_error(py, e))?;
+    let modules = pyo3::types::PyDict::new(py);
+    for (name, is_package, source) in SOURCES {
+        let path = if *is_package {
+            format!("<udfbox>/{}/__init__.py", name.replace('.', "/"))
+        } else {
+            format!("<udfbox>/{}.py", name.replace('.', "/"))
+        };
+        let compressed = zlib
+            .call_method1("compress", (PyBytes::new(py, source.as_bytes()),))
+            .map_err(|e| native_error(py, e))?;
+        modules.set_item(*name, (*is_package, path, compressed)).map_err(|e| native_error(py, e))?;
+    }
+    let finder = importer
+        .getattr("BundledStdlib")
+        .and_then(|cls| cls.call1((modules,)))
+        .map_err(|e| native_error(py, e))?;
+    let sys = py.import("sys").map_err(|e| native_error(py, e))?;
+    sys.getattr("meta_path")
+        .and_then(|meta_path| meta_path.call_method1("insert", (0, finder)))
+        .map_err(|e| native_error(py, e))?;
+    let module = py.import("udfbox.runtime").map_err(|e| native_error(py, e))?;
+    Ok(module.unbind())
+}
+
+fn runtime_module(py: Python<'_>) -> Result<Bound<'_, PyModule>> {
+    RUNTIME_MODULE
+        .get_or_init(|| install(py).map_err(|e| e.to_string()))
+        .as_ref()
+        .map(|m| m.bind(py).clone())
+        .map_err(|e| Error::Native(e.clone()))
+}
+
+/// The native backend: one `udfbox.runtime.Runtime` object in the process's interpreter.
+pub struct NativeBackend {
+    runtime: Py<PyAny>,
+}
+
+impl NativeBackend {
+    pub fn new() -> Result<Self> {
+        Python::initialize();
+        Python::attach(|py| {
+            let module = runtime_module(py)?;
+            let runtime = module.getattr("Runtime").and_then(|c| c.call0()).map_err(|e| native_error(py, e))?;
+            Ok(Self { runtime: runtime.unbind() })
+        })
+    }
+
+    fn invoke<'py>(&self, py: Python<'py>, method: &str, args: impl pyo3::call::PyCallArgs<'py>) -> Result<Bound<'py, PyAny>> {
+        self.runtime.bind(py).call_method1(method, args).map_err(|err| udf_error(py, err))
+    }
+}
+
+/// A `udfbox.runtime.UdfError` becomes [`UdfError`]; anything else is a runtime failure.
+fn udf_error(py: Python<'_>, err: PyErr) -> Error {
+    let Ok(module) = runtime_module(py) else { return native_error(py, err) };
+    let Ok(class) = module.getattr("UdfError") else { return native_error(py, err) };
+    let value = err.value(py);
+    if !value.is_instance(&class).unwrap_or(false) {
+        return native_error(py, err);
+    }
+    let text = |name: &str| value.getattr(name).and_then(|v| v.extract::<String>()).unwrap_or_default();
+    let kind = match text("kind").as_str() {
+        "syntax" => UdfErrorKind::Syntax,
+        "load" => UdfErrorKind::Load,
+        "exception" => UdfErrorKind::Exception,
+        "bad-result" => UdfErrorKind::BadResult,
+        _ => UdfErrorKind::BadRequest,
+    };
+    Error::Udf(UdfError {
+        kind,
+        function: value.getattr("function").and_then(|v| v.extract()).unwrap_or(None),
+        row: value.getattr("row").and_then(|v| v.extract()).unwrap_or(None),
+        exception_type: text("exception_type"),
+        message: text("message"),
+        traceback: text("traceback"),
+    })
+}
+
+fn bytes_of(value: &Bound<'_, PyAny>) -> Result<Vec<u8>> {
+    value
+        .cast::<PyBytes>()
+        .map(|b| b.as_bytes().to_vec())
+        .map_err(|_| Error::Invalid("malformed result column: a buffer is not bytes".into()))
+}
+
+impl Backend for NativeBackend {
+    fn mode(&self) -> Mode {
+        Mode::Native
+    }
+
+    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>> {
+        Python::attach(|py| {
+            let infos = self.invoke(py, "load", (filename, source, params.to_vec()))?;
+            let infos: Vec<(String, String, String, Option<Vec<String>>, String, bool)> =
+                infos.extract().map_err(|e| native_error(py, e))?;
+            Ok(infos
+                .into_iter()
+                .map(|(name, kind, func_type, input_types, result_type, deterministic)| FunctionInfo {
+                    name,
+                    kind,
+                    func_type,
+                    input_types,
+                    result_type,
+                    deterministic,
+                })
+                .collect())
+        })
+    }
+
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<WireColumn> {
+        Python::attach(|py| {
+            let columns = PyList::empty(py);
+            for column in &args {
+                let nodes = PyList::empty(py);
+                for node in &column.nodes {
+                    let buffers = PyList::new(py, node.buffers.iter().map(|b| PyBytes::new(py, b)))
+                        .map_err(|e| native_error(py, e))?;
+                    nodes
+                        .append((node.length, node.null_count, PyBytes::new(py, &node.validity), buffers))
+                        .map_err(|e| native_error(py, e))?;
+                }
+                columns.append((column.data_type.as_str(), nodes)).map_err(|e| native_error(py, e))?;
+            }
+            let result = self.invoke(py, "call", (function, num_rows, columns))?;
+            let (data_type, nodes): (String, Vec<Bound<'_, PyAny>>) =
+                result.extract().map_err(|e| native_error(py, e))?;
+            let mut wire_nodes = Vec::with_capacity(nodes.len());
+            for node in nodes {
+                let (length, null_count, validity, buffers): (u32, u32, Bound<'_, PyAny>, Vec<Bound<'_, PyAny>>) =
+                    node.extract().map_err(|e| native_error(py, e))?;
+                wire_nodes.push(WireNode {
+                    length,
+                    null_count,
+                    validity: bytes_of(&validity)?,
+                    buffers: buffers.iter().map(bytes_of).collect::<Result<_>>()?,
+                });
+            }
+            Ok(WireColumn { data_type, nodes: wire_nodes })
+        })
+    }
+
+    fn close(&self) -> Result<()> {
+        Python::attach(|py| self.invoke(py, "close", ()).map(|_| ()))
+    }
+
+    fn take_output(&self) -> Result<String> {
+        Python::attach(|py| {
+            self.invoke(py, "take_output", ())?.extract().map_err(|e| native_error(py, e))
+        })
+    }
+}

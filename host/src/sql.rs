@@ -1,0 +1,173 @@
+//! SQL through Apache DataFusion: UDFs become DataFusion scalar UDFs, data files become tables.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+
+use crate::backend::FunctionSet;
+use crate::error::{Error, Result};
+
+/// A Python scalar UDF as DataFusion sees it. Each call carries a whole batch.
+#[derive(Debug)]
+pub struct PythonScalarUdf {
+    name: String,
+    aliases: Vec<String>,
+    signature: Signature,
+    result_type: DataType,
+    set: Arc<FunctionSet>,
+}
+
+impl PartialEq for PythonScalarUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.set, &other.set)
+    }
+}
+
+impl Eq for PythonScalarUdf {}
+
+impl Hash for PythonScalarUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        (Arc::as_ptr(&self.set) as usize).hash(state);
+    }
+}
+
+fn external(error: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+impl PythonScalarUdf {
+    /// The DataFusion UDF for function `name` of `set`.
+    pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
+        let function = set.function(name).ok_or_else(|| Error::Invalid(format!("unknown function '{name}'")))?;
+        // A non-deterministic function must run for every row, never be folded into a constant.
+        let volatility = if function.info.deterministic { Volatility::Immutable } else { Volatility::Volatile };
+        let signature = match &function.input_types {
+            Some(types) if types.is_empty() => Signature::nullary(volatility),
+            Some(_) => Signature::user_defined(volatility),
+            None => Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::UserDefined], volatility),
+        };
+        // SQL folds unquoted identifiers to lower case: `addOne(x)` looks up `addone`.
+        let lower = name.to_lowercase();
+        let aliases = if lower != name { vec![lower] } else { Vec::new() };
+        Ok(Self { name: name.to_string(), aliases, signature, result_type: function.result_type.clone(), set })
+    }
+}
+
+impl ScalarUDFImpl for PythonScalarUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.result_type.clone())
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        let targets = self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(targets.into_iter().map(|(_, ty)| ty).collect())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<DfResult<Vec<_>>>()?;
+        let result = self.set.call(&self.name, &arrays, rows).map_err(external)?;
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// Registers every function of `set` with `ctx`.
+pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Result<()> {
+    let names: Vec<String> = set.functions().map(|f| f.info.name.clone()).collect();
+    for name in names {
+        ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?));
+    }
+    Ok(())
+}
+
+/// Registers a data file as table `name`, by its extension: `.csv` (with a header row),
+/// `.parquet`, `.json`/`.jsonl`/`.ndjson` (JSON lines), `.arrow`/`.ipc`/`.feather` (Arrow IPC).
+pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let display = path.display().to_string();
+    if !path.is_file() {
+        return Err(Error::Invalid(format!("table file not found: {display}")));
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let suffix = format!(".{}", path.extension().and_then(|e| e.to_str()).unwrap_or(""));
+    let result = match extension.as_str() {
+        "csv" => {
+            let options = CsvReadOptions::new().has_header(true).file_extension(&suffix);
+            ctx.register_csv(name, &display, options).await
+        }
+        "parquet" => {
+            let options = ParquetReadOptions { file_extension: &suffix, ..Default::default() };
+            ctx.register_parquet(name, &display, options).await
+        }
+        "json" | "jsonl" | "ndjson" => {
+            let options = JsonReadOptions { file_extension: &suffix, ..Default::default() };
+            ctx.register_json(name, &display, options).await
+        }
+        "arrow" | "ipc" | "feather" => {
+            let options = ArrowReadOptions { file_extension: &suffix, ..Default::default() };
+            ctx.register_arrow(name, &display, options).await
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "cannot tell the format of {display}: use .csv, .parquet, .json/.jsonl/.ndjson or .arrow/.ipc"
+            )))
+        }
+    };
+    result.map_err(|e| Error::Invalid(format!("cannot read table {name} from {display}: {}", one_line(&e.to_string()))))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The udfbox error inside a DataFusion error, if there is one.
+pub fn udfbox_error(error: &DataFusionError) -> Option<&Error> {
+    let mut current: &(dyn std::error::Error + 'static) = error;
+    loop {
+        if let Some(found) = current.downcast_ref::<Error>() {
+            return Some(found);
+        }
+        if let Some(DataFusionError::External(inner)) = current.downcast_ref::<DataFusionError>() {
+            if let Some(found) = inner.downcast_ref::<Error>() {
+                return Some(found);
+            }
+        }
+        if let Some(arrow::error::ArrowError::ExternalError(inner)) = current.downcast_ref::<arrow::error::ArrowError>() {
+            if let Some(found) = inner.downcast_ref::<Error>() {
+                return Some(found);
+            }
+            if let Some(found) = inner.downcast_ref::<DataFusionError>().and_then(udfbox_error) {
+                return Some(found);
+            }
+        }
+        current = current.source()?;
+    }
+}
+
+/// A DataFusion error as one readable message: the udfbox error inside it when there is one.
+pub fn describe(error: &DataFusionError) -> String {
+    match udfbox_error(error) {
+        Some(inner) => inner.to_string(),
+        None => one_line(&error.find_root().to_string()),
+    }
+}
