@@ -23,6 +23,10 @@ for _name in ("abc", "array", "base64", "binascii", "bisect", "calendar", "colle
         pass
 
 from udfbox import runtime as _runtime  # noqa: E402
+import pyflink.common  # noqa: E402,F401  (PyFlink-compatible imports for UDF files)
+import pyflink.table  # noqa: E402,F401
+import pyflink.table.types  # noqa: E402,F401
+import pyflink.table.udf  # noqa: E402,F401
 
 _RUNTIME = _runtime.Runtime()
 _KINDS = {

@@ -25,21 +25,31 @@ fn main() {
 
 fn inputs(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![root.join("wit/udfbox.wit"), root.join("guest-runtime/guest.py")];
-    let package = root.join("guest-runtime/udfbox");
-    let mut sources: Vec<PathBuf> = fs::read_dir(&package)
-        .expect("guest-runtime/udfbox is missing")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "py"))
-        .collect();
+    let mut sources = Vec::new();
+    python_files(&root.join("guest-runtime/udfbox"), &mut sources);
+    python_files(&root.join("guest-runtime/pyflink"), &mut sources);
     sources.sort();
     files.extend(sources);
     files
 }
 
+fn python_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("read guest-runtime").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "__pycache__") {
+                python_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|x| x == "py") {
+            out.push(path);
+        }
+    }
+}
+
 fn build_guest(root: &Path) {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("udfbox_guest.wasm");
     let files = inputs(root);
-    println!("cargo:rerun-if-changed={}", root.join("guest-runtime/udfbox").display());
+    println!("cargo:rerun-if-changed={}", root.join("guest-runtime").display());
     println!("cargo:rerun-if-env-changed=UDFBOX_COMPONENTIZE_PY");
     let mut hasher = DefaultHasher::new();
     COMPONENTIZE_PY_VERSION.hash(&mut hasher);

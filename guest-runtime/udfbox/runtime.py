@@ -5,6 +5,7 @@ plain Python values, so the two modes share every line of semantics. Errors leav
 """
 
 import linecache
+import logging
 import random
 import sys
 import traceback
@@ -116,6 +117,13 @@ class Runtime:
         self._output = _Output(MAX_OUTPUT_CHARS)
         self._loaded = 0
         self._reseeded = False
+        # ``logging`` in a UDF reaches the host's log, as in PyFlink (INFO and above).
+        handler = logging.StreamHandler(self._output)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
 
     # -- errors ------------------------------------------------------------------------------
 

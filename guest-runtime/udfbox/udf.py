@@ -46,7 +46,7 @@ def _callable_name(f):
     if isinstance(f, functools.partial):
         return _callable_name(f.func)
     name = getattr(f, "__name__", None)
-    if name and name != "<lambda>":
+    if name:
         return name
     return type(f).__name__
 

@@ -24,6 +24,11 @@ const SOURCES: &[(&str, bool, &str)] = &[
     ("udfbox.stdlib", false, include_str!("../../guest-runtime/udfbox/stdlib.py")),
     ("udfbox.types", false, include_str!("../../guest-runtime/udfbox/types.py")),
     ("udfbox.udf", false, include_str!("../../guest-runtime/udfbox/udf.py")),
+    ("pyflink", true, include_str!("../../guest-runtime/pyflink/__init__.py")),
+    ("pyflink.common", true, include_str!("../../guest-runtime/pyflink/common/__init__.py")),
+    ("pyflink.table", true, include_str!("../../guest-runtime/pyflink/table/__init__.py")),
+    ("pyflink.table.types", false, include_str!("../../guest-runtime/pyflink/table/types.py")),
+    ("pyflink.table.udf", false, include_str!("../../guest-runtime/pyflink/table/udf.py")),
 ];
 
 /// The `udfbox.runtime` module, imported once per process.

@@ -82,30 +82,45 @@ pub fn compile(engine: &Engine) -> Result<Vec<u8>> {
 }
 
 /// Loads the compiled component from the cache, compiling and caching it first if needed.
+/// Processes that start together wait for one compile instead of each running their own.
 pub fn load_component(engine: &Engine) -> Result<Component> {
     let path = cache_path(engine);
-    if path.exists() {
-        // SAFETY: the file is one this function wrote with `precompile_component` for an engine
-        // with the same compatibility hash (it is in the file name); wasmtime checks the header.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!("recompiling the guest: cached {} is unusable: {e}", path.display()),
-        }
+    if let Some(component) = load_cached(engine, &path) {
+        return Ok(component);
+    }
+    let lock = path.parent().and_then(|dir| {
+        std::fs::create_dir_all(dir).ok()?;
+        let file = std::fs::File::create(path.with_extension("lock")).ok()?;
+        file.lock().ok()?;
+        Some(file)
+    });
+    if let Some(component) = load_cached(engine, &path) {
+        return Ok(component);
     }
     let compiled = compile(engine)?;
-    if let Some(dir) = path.parent() {
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            // Write then rename, so that concurrent processes never read a half-written file.
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, &compiled)?;
-            std::fs::rename(&tmp, &path)
-        });
-        if let Err(e) = written {
-            tracing::warn!("cannot cache the compiled guest at {}: {e}", path.display());
-        }
+    // Write then rename, so that a reader never sees a half-written file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, &compiled).and_then(|()| std::fs::rename(&tmp, &path)) {
+        tracing::warn!("cannot cache the compiled guest at {}: {e}", path.display());
     }
+    drop(lock);
     // SAFETY: `compiled` was just produced by `precompile_component` on this engine.
     unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| sandbox_error(None, e))
+}
+
+fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Component> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: the file is one `load_component` wrote with `precompile_component` for an engine
+    // with the same compatibility hash (it is in the file name); wasmtime checks its header too.
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::warn!("recompiling the guest: cached {} is unusable: {e}", path.display());
+            None
+        }
+    }
 }
 
 /// The engine and pre-linked component, made once per process.

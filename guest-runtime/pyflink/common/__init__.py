@@ -1,0 +1,3 @@
+from udfbox.row import Row
+
+__all__ = ["Row"]

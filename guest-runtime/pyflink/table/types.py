@@ -1,0 +1,4 @@
+from udfbox.row import Row
+from udfbox.types import DataType, DataTypes, RowField
+
+__all__ = ["DataType", "DataTypes", "Row", "RowField"]

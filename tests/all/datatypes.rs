@@ -1,0 +1,239 @@
+//! Every type crosses the boundary both ways, NULLs included, identically in both modes.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, Int64Builder, Int8Array, ListArray, MapBuilder, RecordBatch,
+    StringArray, StringBuilder, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Field, Int64Type};
+
+use crate::harness::{both, check, function_set, MODES};
+
+/// One column per type; row 0 ordinary values, row 1 all NULL, row 2 edge values.
+pub fn all_types() -> RecordBatch {
+    let mut map = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+    map.keys().append_value("a");
+    map.values().append_value(1);
+    map.keys().append_value("b");
+    map.values().append_null();
+    map.append(true).unwrap();
+    map.append(false).unwrap();
+    map.append(true).unwrap();
+    let row = StructArray::try_new(
+        vec![Field::new("x", DataType::Int32, true), Field::new("y", DataType::Utf8, true)].into(),
+        vec![
+            Arc::new(Int32Array::from(vec![Some(1), Some(9), None])) as ArrayRef,
+            Arc::new(StringArray::from(vec![Some("p"), Some("z"), Some("q")])),
+        ],
+        Some(NullBuffer::from(vec![true, false, true])),
+    )
+    .unwrap();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("b", Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)]))),
+        ("i8", Arc::new(Int8Array::from(vec![Some(1), None, Some(i8::MIN)]))),
+        ("i16", Arc::new(Int16Array::from(vec![Some(2), None, Some(i16::MAX)]))),
+        ("i32", Arc::new(Int32Array::from(vec![Some(3), None, Some(i32::MIN)]))),
+        ("i64", Arc::new(Int64Array::from(vec![Some(4), None, Some(i64::MAX)]))),
+        ("f32", Arc::new(Float32Array::from(vec![Some(1.5), None, Some(-0.25)]))),
+        ("f64", Arc::new(Float64Array::from(vec![Some(2.5), None, Some(1e300)]))),
+        (
+            "dec",
+            Arc::new(
+                Decimal128Array::from(vec![Some(125), None, Some(-99_999_999_99)])
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+        ),
+        ("s", Arc::new(StringArray::from(vec![Some("abc"), None, Some("héllo, 世界")]))),
+        ("bin", Arc::new(BinaryArray::from(vec![Some(&b"\x00\xff"[..]), None, Some(&b""[..])]))),
+        ("d", Arc::new(Date32Array::from(vec![Some(19782), None, Some(-1)]))),
+        ("tm", Arc::new(Time64MicrosecondArray::from(vec![Some(45_296_789_000), None, Some(0)]))),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(1_704_164_645_678_901),
+                None,
+                Some(-315_619_200_000_000),
+            ])),
+        ),
+        (
+            "arr",
+            Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+                Some(vec![Some(1), None, Some(3)]),
+                None,
+                Some(vec![]),
+            ])),
+        ),
+        ("m", Arc::new(map.finish())),
+        ("r", Arc::new(row)),
+    ];
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+const ECHO: &str = r#"
+from udfbox import DataTypes, udf
+
+_TYPES = {
+    "b": DataTypes.BOOLEAN(), "i8": DataTypes.TINYINT(), "i16": DataTypes.SMALLINT(),
+    "i32": DataTypes.INT(), "i64": DataTypes.BIGINT(), "f32": DataTypes.FLOAT(),
+    "f64": DataTypes.DOUBLE(), "dec": DataTypes.DECIMAL(12, 2), "s": DataTypes.STRING(),
+    "bin": DataTypes.BYTES(), "d": DataTypes.DATE(), "tm": DataTypes.TIME(),
+    "ts": DataTypes.TIMESTAMP(), "arr": DataTypes.ARRAY(DataTypes.BIGINT()),
+    "m": DataTypes.MAP(DataTypes.STRING(), DataTypes.BIGINT()),
+    "r": DataTypes.ROW([DataTypes.FIELD("x", DataTypes.INT()), DataTypes.FIELD("y", DataTypes.STRING())]),
+}
+for _name, _type in _TYPES.items():
+    globals()["echo_" + _name] = udf(lambda x: x, [_type], _type)
+
+show = udf(lambda x: repr(x), result_type=DataTypes.STRING())
+"#;
+
+const COLUMNS: [&str; 16] =
+    ["b", "i8", "i16", "i32", "i64", "f32", "f64", "dec", "s", "bin", "d", "tm", "ts", "arr", "m", "r"];
+
+#[tokio::test]
+async fn every_type_round_trips_with_nulls() {
+    let select: Vec<String> = COLUMNS.iter().map(|c| format!("{c}, echo_{c}({c}) AS echo_{c}")).collect();
+    let sql = format!("SELECT {} FROM t", select.join(", "));
+    let csv = both(ECHO, Some(all_types()), &sql).await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    // Every echo column equals its input column, row by row (CSV cells in pairs).
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(header.len(), 32);
+    for line in &lines[1..] {
+        let mut reader = arrow::csv::ReaderBuilder::new(Arc::new(arrow::datatypes::Schema::new(
+            (0..32).map(|i| Field::new(format!("c{i}"), DataType::Utf8, true)).collect::<Vec<_>>(),
+        )))
+        .build(line.as_bytes())
+        .unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        for pair in 0..16 {
+            let input = batch.column(2 * pair);
+            let echo = batch.column(2 * pair + 1);
+            assert_eq!(input, echo, "column {} in row {line}", COLUMNS[pair]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn python_sees_the_values_pyflink_passes() {
+    let select: Vec<String> = COLUMNS.iter().map(|c| format!("show({c}) AS {c}")).collect();
+    let sql = format!("SELECT {} FROM t", select.join(", "));
+    let csv = both(ECHO, Some(all_types()), &sql).await.unwrap();
+    let mut reader = arrow::csv::ReaderBuilder::new(Arc::new(arrow::datatypes::Schema::new(
+        COLUMNS.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
+    )))
+    .with_header(true)
+    .build(csv.as_bytes())
+    .unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    let cell = |column: &str, row: usize| {
+        let array = batch.column_by_name(column).unwrap();
+        arrow::array::cast::as_string_array(array).value(row).to_string()
+    };
+    let expected = [
+        ("b", ["True", "None", "False"]),
+        ("i8", ["1", "None", "-128"]),
+        ("i16", ["2", "None", "32767"]),
+        ("i32", ["3", "None", "-2147483648"]),
+        ("i64", ["4", "None", "9223372036854775807"]),
+        ("f32", ["1.5", "None", "-0.25"]),
+        ("f64", ["2.5", "None", "1e+300"]),
+        ("dec", ["Decimal('1.25')", "None", "Decimal('-99999999.99')"]),
+        ("s", ["'abc'", "None", "'héllo, 世界'"]),
+        ("bin", ["b'\\x00\\xff'", "None", "b''"]),
+        ("d", ["datetime.date(2024, 2, 29)", "None", "datetime.date(1969, 12, 31)"]),
+        ("tm", ["datetime.time(12, 34, 56, 789000)", "None", "datetime.time(0, 0)"]),
+        (
+            "ts",
+            [
+                "datetime.datetime(2024, 1, 2, 3, 4, 5, 678901)",
+                "None",
+                "datetime.datetime(1960, 1, 1, 0, 0)",
+            ],
+        ),
+        ("arr", ["[1, None, 3]", "None", "[]"]),
+        ("m", ["{'a': 1, 'b': None}", "None", "{}"]),
+        ("r", ["Row(x=1, y='p')", "None", "Row(x=None, y='q')"]),
+    ];
+    for (column, values) in expected {
+        for (row, value) in values.iter().enumerate() {
+            assert_eq!(cell(column, row), *value, "{column} row {row}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn results_of_every_type_from_python_values() {
+    let source = r#"
+import datetime, decimal
+from udfbox import DataTypes, Row, udf
+
+mk_bool = udf(lambda n: n % 2 == 0, [DataTypes.BIGINT()], DataTypes.BOOLEAN())
+mk_tiny = udf(lambda n: -n, [DataTypes.BIGINT()], DataTypes.TINYINT())
+mk_float = udf(lambda n: n / 4, [DataTypes.BIGINT()], DataTypes.FLOAT())
+mk_double = udf(lambda n: n, [DataTypes.BIGINT()], DataTypes.DOUBLE())
+mk_decimal = udf(lambda n: decimal.Decimal(n) / 3, [DataTypes.BIGINT()], DataTypes.DECIMAL(6, 3))
+mk_varchar = udf(lambda n: "x" * n, [DataTypes.BIGINT()], DataTypes.VARCHAR(10))
+mk_bytes = udf(lambda n: bytes(range(n)), [DataTypes.BIGINT()], DataTypes.BYTES())
+mk_date = udf(lambda n: datetime.date(2000, 1, n), [DataTypes.BIGINT()], DataTypes.DATE())
+mk_time = udf(lambda n: datetime.time(n, n, n), [DataTypes.BIGINT()], DataTypes.TIME())
+mk_ts = udf(lambda n: datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=n))),
+              [DataTypes.BIGINT()], DataTypes.TIMESTAMP())
+mk_array = udf(lambda n: [[i] * i for i in range(n)], [DataTypes.BIGINT()],
+                 DataTypes.ARRAY(DataTypes.ARRAY(DataTypes.INT())))
+mk_map = udf(lambda n: {str(i): [i] for i in range(n)}, [DataTypes.BIGINT()],
+               DataTypes.MAP(DataTypes.STRING(), DataTypes.ARRAY(DataTypes.BIGINT())))
+mk_row = udf(lambda n: (n, [n], {"k": n}) if n != 2 else {"a": n}, [DataTypes.BIGINT()],
+               "ROW<a BIGINT, b ARRAY<BIGINT>, c MAP<STRING, BIGINT>>")
+"#;
+    check(
+        source,
+        None,
+        "SELECT n, mk_bool(n) b, mk_tiny(n) t, mk_float(n) f, mk_double(n) d, mk_decimal(n) dec, \
+         mk_varchar(n) v, mk_bytes(n) byt, mk_date(n) dt, mk_time(n) tm, mk_ts(n) ts, \
+         mk_array(n) arr, mk_map(n) m, mk_row(n) r FROM (VALUES (1), (2), (3)) AS x(n) ORDER BY n",
+        r#"n,b,t,f,d,dec,v,byt,dt,tm,ts,arr,m,r
+        1,false,-1,0.25,1.0,0.333,x,00,2000-01-01,01:01:01,1999-12-31T23:00:00,[[]],{0: [0]},"{a: 1, b: [1], c: {k: 1}}"
+        2,true,-2,0.5,2.0,0.667,xx,0001,2000-01-02,02:02:02,1999-12-31T22:00:00,"[[], [1]]","{0: [0], 1: [1]}","{a: 2, b: , c: }"
+        3,false,-3,0.75,3.0,1.000,xxx,000102,2000-01-03,03:03:03,1999-12-31T21:00:00,"[[], [1], [2, 2]]","{0: [0], 1: [1], 2: [2]}","{a: 3, b: [3], c: {k: 3}}""#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_result_types_name_the_function_and_row() {
+    let source = r#"
+import datetime
+from udfbox import DataTypes, udf
+as_int = udf(lambda n: n if n < 3 else "three", [DataTypes.BIGINT()], DataTypes.BIGINT())
+too_big = udf(lambda n: 100 * n, [DataTypes.BIGINT()], DataTypes.TINYINT())
+not_bool = udf(lambda n: n, [DataTypes.BIGINT()], DataTypes.BOOLEAN())
+bad_item = udf(lambda n: [1, "two"] if n == 2 else [n], [DataTypes.BIGINT()], DataTypes.ARRAY(DataTypes.BIGINT()))
+bad_decimal = udf(lambda n: 10 ** n, [DataTypes.BIGINT()], DataTypes.DECIMAL(3, 1))
+bad_date = udf(lambda n: "2020-01-01", [DataTypes.BIGINT()], DataTypes.DATE())
+"#;
+    let cases = [
+        ("as_int", "row 2: expected BIGINT, got str 'three'"),
+        ("too_big", "row 1: value 200 is out of range for TINYINT"),
+        ("not_bool", "row 0: expected BOOLEAN, got int 1"),
+        ("bad_item", "row 1: expected BIGINT, got str 'two'"),
+        ("bad_decimal", "row 1: value 100 does not fit DECIMAL(3, 1)"),
+        ("bad_date", "row 0: expected DATE, got str '2020-01-01'"),
+    ];
+    for (function, message) in cases {
+        let sql = format!("SELECT {function}(n) FROM (VALUES (1), (2), (3)) AS x(n)");
+        let error = both(source, None, &sql).await.unwrap_err();
+        assert_eq!(error, format!("function '{function}' returned a bad result: {message}"));
+    }
+    for mode in MODES {
+        let set = function_set(mode, source).unwrap();
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let udfbox::Error::Udf(e) = set.call("as_int", &[ints], 3).unwrap_err() else { panic!() };
+        assert_eq!((e.kind, e.row), (udfbox::UdfErrorKind::BadResult, Some(2)), "{mode}");
+    }
+}

@@ -1,0 +1,80 @@
+//! Shared helpers: run a UDF source through SQL in both modes and compare.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use udfbox::output::{self, Format};
+use udfbox::{Error, FunctionSet, Mode, Options};
+
+pub const MODES: [Mode; 2] = [Mode::Wasm, Mode::Native];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A function set in `mode` with `source` loaded as `test_udfs.py`.
+pub fn function_set(mode: Mode, source: &str) -> Result<FunctionSet, Error> {
+    let mut set = FunctionSet::new(Options { mode, ..Default::default() })?;
+    set.load_source("test_udfs.py", source)?;
+    Ok(set)
+}
+
+/// Runs `sql` with the UDFs of `source` and table `t` (when given); results as CSV text.
+pub async fn query(mode: Mode, source: &str, table: Option<RecordBatch>, sql: &str) -> Result<String, String> {
+    let set = Arc::new(function_set(mode, source).map_err(|e| e.to_string())?);
+    let ctx = SessionContext::new();
+    udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
+    if let Some(batch) = table {
+        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
+        ctx.register_table("t", Arc::new(mem)).unwrap();
+    }
+    let frame = ctx.sql(sql).await.map_err(|e| udfbox::sql::describe(&e))?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
+    let mut out = Vec::new();
+    output::write(Format::Csv, &schema, &batches, &mut out).unwrap();
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// Runs in both modes, asserts they agree, and returns the common result.
+pub async fn both(source: &str, table: Option<RecordBatch>, sql: &str) -> Result<String, String> {
+    let wasm = query(Mode::Wasm, source, table.clone(), sql).await;
+    let native = query(Mode::Native, source, table, sql).await;
+    assert_eq!(wasm, native, "wasm and native disagree on {sql}");
+    wasm
+}
+
+/// Runs in both modes and asserts the CSV output equals `expected` (leading/trailing blank
+/// space of each line ignored, so expectations can be indented).
+pub async fn check(source: &str, table: Option<RecordBatch>, sql: &str, expected: &str) {
+    let got = both(source, table, sql).await.unwrap_or_else(|e| panic!("{sql} failed: {e}"));
+    assert_eq!(normalize(&got), normalize(expected), "unexpected result of {sql}");
+}
+
+pub fn normalize(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs the `udfbox` binary; returns (exit code, stdout, stderr).
+pub fn udfbox(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_udfbox"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("run udfbox");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Asserts nothing Rust-internal leaked to the user.
+pub fn assert_no_panic(stderr: &str) {
+    for marker in ["panicked", "RUST_BACKTRACE", "stack backtrace", "internal error"] {
+        assert!(!stderr.contains(marker), "stderr shows '{marker}':\n{stderr}");
+    }
+}

@@ -1,0 +1,76 @@
+//! Vectorized (`func_type="pandas"`) UDFs: whole columns per call, elementwise operators, NULLs.
+
+use crate::harness::{both, check};
+
+const VECTORIZED: &str = r#"
+from udfbox import DataTypes, udf
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def vadd(i, j):
+    return i + j
+
+@udf(result_type=DataTypes.BOOLEAN(), func_type="pandas")
+def vgt(i, j):
+    return i > j
+
+@udf(result_type=DataTypes.DOUBLE(), func_type="pandas")
+def vmix(i, j):
+    return (i * 2 - j) / 4 + 1
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def batch_size(i):
+    return [len(i)] * len(i)
+
+@udf(result_type=DataTypes.STRING(), func_type="pandas")
+def vlabel(s):
+    return s.map(lambda v: v.upper(), na_action="ignore").fillna("?")
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def wrong_length(i):
+    return i[:1]
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def not_a_column(i):
+    return 5
+"#;
+
+#[tokio::test]
+async fn elementwise_arithmetic_and_comparison() {
+    check(
+        VECTORIZED,
+        None,
+        "SELECT i, j, vadd(i, j) AS s, vgt(i, j) AS gt, vmix(i, j) AS m, vlabel(name) AS l \
+         FROM (VALUES (1, 2, 'a'), (5, 3, NULL), (NULL, 1, 'c'), (4, 4, 'd')) AS x(i, j, name) ORDER BY j, i",
+        "i,j,s,gt,m,l
+         ,1,,,,C
+         1,2,3,false,1.0,A
+         5,3,8,true,2.75,?
+         4,4,8,false,2.0,D",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_call_per_batch() {
+    // DataFusion hands over up to 8,192 rows at a time: the function sees whole batches.
+    check(
+        VECTORIZED,
+        None,
+        "SELECT max(batch_size(value)) AS largest FROM generate_series(1, 20000)",
+        "largest
+         8192",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn results_must_be_columns_of_the_batch_length() {
+    let error = both(VECTORIZED, None, "SELECT wrong_length(value) FROM generate_series(1, 3)").await.unwrap_err();
+    assert_eq!(error, "function 'wrong_length' returned a bad result: returned 1 values for a batch of 3 rows");
+    let error = both(VECTORIZED, None, "SELECT not_a_column(value) FROM generate_series(1, 3)").await.unwrap_err();
+    assert_eq!(
+        error,
+        "function 'not_a_column' returned a bad result: a vectorized function must return a column \
+         (Series or list) of 3 values, got int"
+    );
+}

@@ -1,0 +1,4 @@
+from udfbox import DataTypes, udf
+
+settings = {"threshold": 3}
+limit = settings["treshold"]

@@ -1,0 +1,3 @@
+from udfbox import udf
+
+double = udf(lambda x: 2 * x)
