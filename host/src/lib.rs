@@ -8,7 +8,7 @@
 //!   [`FunctionSet`], which the engine talks to;
 //! - [`sql`]: DataFusion scalar UDFs and table registration; [`output`]: result formats.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use arrow::array::{ArrayRef, Int64Array};
 //! use udfbox::{FunctionSet, Mode, Options};
@@ -35,3 +35,8 @@ pub mod wire;
 
 pub use backend::{Backend, Function, FunctionInfo, FunctionSet, Mode, Options};
 pub use error::{Error, Result, UdfError, UdfErrorKind};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

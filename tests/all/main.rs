@@ -3,6 +3,7 @@
 
 mod cli;
 mod datatypes;
+mod docs;
 mod errors;
 mod examples;
 mod forms;

@@ -1,0 +1,30 @@
+//! The sandbox's fixed costs: Cranelift compile of the guest component, loading the cached
+//! compiled artifact, and instantiating a sandbox from the pre-linked component.
+//!
+//! `cargo bench --bench sandbox` (the component size is printed first).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use udfbox::wasm::{self, Prepared};
+
+fn sandbox(c: &mut Criterion) {
+    println!("guest component: {} bytes", wasm::GUEST_COMPONENT.len());
+    let engine = wasm::engine().unwrap();
+    let mut group = c.benchmark_group("sandbox");
+    group.sample_size(10);
+    group.bench_function("compile_component", |bench| bench.iter(|| wasm::compile(&engine).unwrap()));
+    // Make sure the cache holds this build's artifact, then time loading it.
+    wasm::load_component(&engine).unwrap();
+    println!("compiled artifact: {} bytes", std::fs::metadata(wasm::cache_path(&engine)).unwrap().len());
+    group.bench_function("load_cached_component", |bench| {
+        bench.iter(|| wasm::load_component(&engine).unwrap())
+    });
+    group.finish();
+
+    let prepared = Prepared::get().unwrap();
+    let mut group = c.benchmark_group("sandbox");
+    group.bench_function("instantiate", |bench| bench.iter(|| prepared.instantiate().unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, sandbox);
+criterion_main!(benches);

@@ -1,0 +1,60 @@
+//! The README's examples are run: its Python blocks load and behave as described in both modes,
+//! and its shell example prints what the README shows.
+
+use crate::harness::{check, normalize, repo_root, udfbox};
+
+fn readme() -> String {
+    std::fs::read_to_string(repo_root().join("README.md")).unwrap()
+}
+
+fn code_blocks(text: &str, language: &str) -> Vec<String> {
+    let fence = format!("```{language}\n");
+    text.split(&fence).skip(1).map(|rest| rest.split("```").next().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn readme_python_blocks_run() {
+    let blocks = code_blocks(&readme(), "python");
+    assert_eq!(blocks.len(), 2, "the README's Python examples");
+    check(
+        &blocks[0],
+        None,
+        "SELECT initials('ada lovelace') AS i, initials(NULL) AS n",
+        "i,n
+         AL,",
+    )
+    .await;
+    check(
+        &blocks[1],
+        None,
+        "SELECT add(1, 2) a, add2(1, 2) b, add3(1, 2) c, add4(1, 2) d, vadd(v, v) e FROM (VALUES (1), (NULL)) AS x(v) ORDER BY v",
+        "a,b,c,d,e
+         3,3,3,4,2
+         3,3,3,4,",
+    )
+    .await;
+}
+
+#[test]
+fn readme_shell_example_prints_what_it_shows() {
+    let readme = readme();
+    let block = code_blocks(&readme, "sh").into_iter().find(|b| b.starts_with("$ udfbox sql")).unwrap();
+    let (command, shown) = block.split_once("\"\n").unwrap();
+    let query = command.rsplit_once('"').unwrap().1;
+    let args: Vec<&str> = command
+        .trim_start_matches("$ udfbox ")
+        .split_once(" \"")
+        .unwrap()
+        .0
+        .split_whitespace()
+        .filter(|a| *a != "\\")
+        .chain(std::iter::once(query))
+        .collect();
+    for mode in ["wasm", "native"] {
+        let mut with_mode = args.clone();
+        with_mode.extend(["--mode", mode]);
+        let (code, stdout, stderr) = udfbox(&with_mode);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(normalize(&stdout), normalize(shown), "{mode}");
+    }
+}
