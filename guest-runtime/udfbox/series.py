@@ -32,6 +32,42 @@ def _unary(op):
     return method
 
 
+class _Accessor:
+    """``s.str.upper()``, ``s.str.len()``, ``s.dt.year``: a method or attribute of every value,
+    NULL staying NULL (pandas' ``.str`` and ``.dt`` accessors, for the common cases)."""
+
+    __slots__ = ("_values", "_kind")
+
+    _EXTRA = {
+        "len": len,
+        "contains": lambda v, pattern, regex=False: (
+            __import__("re").search(pattern, v) is not None if regex else pattern in v),
+        "slice": lambda v, start=None, stop=None, step=None: v[start:stop:step],
+        "get": lambda v, i: v[i] if -len(v) <= i < len(v) else None,
+    }
+
+    def __init__(self, values, kind):
+        self._values = values
+        self._kind = kind
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self._values
+        extra = self._EXTRA.get(name) if self._kind == "str" else None
+        if extra is not None:
+            return lambda *args, **kwargs: Series(
+                [None if v is None else extra(v, *args, **kwargs) for v in values])
+        sample = next((v for v in values if v is not None), None)
+        attribute = getattr(sample, name, None) if sample is not None else None
+        if sample is not None and not callable(attribute):
+            return Series([None if v is None else getattr(v, name) for v in values])
+
+        def method(*args, **kwargs):
+            return Series([None if v is None else getattr(v, name)(*args, **kwargs) for v in values])
+        return method
+
+
 class Series:
     __slots__ = ("_values",)
 
@@ -109,6 +145,39 @@ class Series:
                        for a in self._values])
 
     # pandas-style helpers
+    @property
+    def str(self):
+        return _Accessor(self._values, "str")
+
+    @property
+    def dt(self):
+        return _Accessor(self._values, "dt")
+
+    def abs(self):
+        return abs(self)
+
+    def isin(self, values):
+        values = list(values)
+        return Series([None if v is None else v in values for v in self._values])
+
+    def between(self, left, right):
+        return Series([None if v is None else left <= v <= right for v in self._values])
+
+    def clip(self, lower=None, upper=None):
+        def clip_one(v):
+            if lower is not None and v < lower:
+                return lower
+            if upper is not None and v > upper:
+                return upper
+            return v
+        return Series([None if v is None else clip_one(v) for v in self._values])
+
+    def head(self, n=5):
+        return Series(self._values[:n])
+
+    def copy(self):
+        return Series(self._values)
+
     def apply(self, func):
         return Series([func(v) for v in self._values])
 
@@ -160,6 +229,13 @@ class Series:
     def max(self):
         present = self._present()
         return max(present) if present else None
+
+    def std(self, ddof=1):
+        present = self._present()
+        if len(present) <= ddof:
+            return None
+        mean = sum(present) / len(present)
+        return (sum((v - mean) ** 2 for v in present) / (len(present) - ddof)) ** 0.5
 
     def any(self):
         return any(self._present())

@@ -136,6 +136,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Functions { udfs, mode, params } => {
             let set = load(&udfs, mode, &params)?;
+            if set.functions().next().is_none() {
+                eprintln!("udfbox: note: no UDF objects found (module-level names bound to udf(...))");
+            }
             let batch = functions_table(&set).map_err(|e| e.to_string())?;
             let mut out = std::io::stdout().lock();
             output::write(Format::Table, &batch.schema(), &[batch], &mut out).map_err(|e| e.to_string())

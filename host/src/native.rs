@@ -5,9 +5,9 @@
 //! files, open sockets, or end the process. It is the fast path and the yardstick for the sandbox.
 
 use std::ffi::CString;
-use std::sync::OnceLock;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
 use crate::backend::{Backend, FunctionInfo, Mode};
@@ -31,8 +31,9 @@ const SOURCES: &[(&str, bool, &str)] = &[
     ("pyflink.table.udf", false, include_str!("../../guest-runtime/pyflink/table/udf.py")),
 ];
 
-/// The `udfbox.runtime` module, imported once per process.
-static RUNTIME_MODULE: OnceLock<std::result::Result<Py<PyModule>, String>> = OnceLock::new();
+/// The `udfbox.runtime` module, imported once per process. A `PyOnceLock` because the import
+/// releases the GIL on the way (a plain `OnceLock` deadlocks against a waiter holding the GIL).
+static RUNTIME_MODULE: PyOnceLock<std::result::Result<Py<PyModule>, String>> = PyOnceLock::new();
 
 fn native_error(py: Python<'_>, err: PyErr) -> Error {
     let traceback = err
@@ -83,7 +84,7 @@ fn install(py: Python<'_>) -> Result<Py<PyModule>> {
 
 fn runtime_module(py: Python<'_>) -> Result<Bound<'_, PyModule>> {
     RUNTIME_MODULE
-        .get_or_init(|| install(py).map_err(|e| e.to_string()))
+        .get_or_init(py, || install(py).map_err(|e| e.to_string()))
         .as_ref()
         .map(|m| m.bind(py).clone())
         .map_err(|e| Error::Native(e.clone()))

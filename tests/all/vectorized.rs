@@ -74,3 +74,38 @@ async fn results_must_be_columns_of_the_batch_length() {
          (Series or list) of 3 values, got int"
     );
 }
+
+#[tokio::test]
+async fn pandas_style_accessors_and_helpers() {
+    let source = r#"
+from udfbox import DataTypes, udf
+
+@udf(result_type=DataTypes.STRING(), func_type="pandas")
+def shout(s):
+    return s.str.strip().str.upper()
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def year(d):
+    return d.dt.year
+
+@udf(result_type=DataTypes.BOOLEAN(), func_type="pandas")
+def in_range(n):
+    return n.abs().between(1, 3) & n.isin([-2, 3, 9])
+
+@udf(result_type=DataTypes.DOUBLE(), func_type="pandas")
+def centered(n):
+    return (n - n.mean()) / n.std()
+"#;
+    check(
+        source,
+        None,
+        "SELECT shout(s) AS s, year(d) AS y, in_range(n) AS r, centered(n) AS c FROM (VALUES \
+         (' ab ', DATE '2024-03-01', -2), (NULL, NULL, 3), ('x', DATE '1999-12-31', 9), ('q', NULL, NULL)) AS t(s, d, n)",
+        "s,y,r,c
+         AB,2024,true,-0.9683640522700839
+         ,,true,-0.060522753266880266
+         X,1999,false,1.028886805536964
+         Q,,,",
+    )
+    .await;
+}
