@@ -5,10 +5,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use udfbox::wasm::{self, Prepared};
+use udfbox::Limits;
 
 fn sandbox(c: &mut Criterion) {
     println!("guest component: {} bytes", wasm::GUEST_COMPONENT.len());
-    let engine = wasm::engine().unwrap();
+    let engine = wasm::engine(false).unwrap();
     let mut group = c.benchmark_group("sandbox");
     group.sample_size(10);
     group.bench_function("compile_component", |bench| bench.iter(|| wasm::compile(&engine).unwrap()));
@@ -20,9 +21,13 @@ fn sandbox(c: &mut Criterion) {
     });
     group.finish();
 
-    let prepared = Prepared::get().unwrap();
+    let prepared = Prepared::get(false).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let limits = Limits::default();
     let mut group = c.benchmark_group("sandbox");
-    group.bench_function("instantiate", |bench| bench.iter(|| prepared.instantiate().unwrap()));
+    group.bench_function("instantiate", |bench| {
+        bench.iter(|| runtime.block_on(prepared.instantiate(&limits)).unwrap())
+    });
     group.finish();
 }
 

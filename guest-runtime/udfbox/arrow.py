@@ -10,6 +10,7 @@ offsets + an entries node + key and value children for MAP, one child per field 
 import datetime
 import decimal
 import itertools
+import reprlib
 from array import array
 
 from .row import Row
@@ -201,8 +202,18 @@ def _pack_bits(flags):
     return int(text, 2).to_bytes((n + 7) // 8, "little")
 
 
+# Bounded in depth and length: a bad value may be nested a million deep or be gigabytes long.
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12; native mode may be 3.11
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxdict = 4
+
+
 def _describe(value):
-    text = repr(value)
+    try:
+        text = _REPR.repr(value)
+    except Exception:
+        text = "<unprintable>"
     if len(text) > 80:
         text = text[:77] + "..."
     return "%s %s" % (type(value).__name__, text)
@@ -309,6 +320,29 @@ def _as_list(dt, value, rows, i):
     _fail(dt, rows, i, value)
 
 
+def _days(value):
+    day = value.date() if isinstance(value, datetime.datetime) else value
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def _time_micros(value):
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+
+
+def _timestamp_micros(value):
+    if value.tzinfo is not None:
+        value = value.astimezone(_UTC).replace(tzinfo=None)
+    return (value - _EPOCH) // _ONE_MICROSECOND
+
+
+# kind -> (array typecode, accepted Python type, conversion to the Arrow integer)
+_TEMPORAL = {
+    "DATE": ("i", datetime.date, _days),
+    "TIME": ("q", datetime.time, _time_micros),
+    "TIMESTAMP": ("q", datetime.datetime, _timestamp_micros),
+}
+
+
 def _encode(dt, values, nodes, rows):
     n = len(values)
     try:
@@ -353,39 +387,17 @@ def _encode(dt, values, nodes, rows):
             unscaled = 0 if v is None else _decimal_unscaled(dt, v, rows, i)
             out += unscaled.to_bytes(16, "little", signed=True)
         buffers = [bytes(out)]
-    elif kind == "DATE":
-        days = array("i")
+    elif kind in _TEMPORAL:
+        code, accepted, convert = _TEMPORAL[kind]
+        out = array(code)
         for i, v in enumerate(values):
             if v is None:
-                days.append(0)
-            elif isinstance(v, datetime.date):
-                day = v.date() if isinstance(v, datetime.datetime) else v
-                days.append(day.toordinal() - _EPOCH_ORDINAL)
+                out.append(0)
+            elif isinstance(v, accepted):
+                out.append(convert(v))
             else:
                 _fail(dt, rows, i, v)
-        buffers = [days.tobytes()]
-    elif kind == "TIME":
-        micros = array("q")
-        for i, v in enumerate(values):
-            if v is None:
-                micros.append(0)
-            elif isinstance(v, datetime.time):
-                micros.append(((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond)
-            else:
-                _fail(dt, rows, i, v)
-        buffers = [micros.tobytes()]
-    elif kind == "TIMESTAMP":
-        micros = array("q")
-        for i, v in enumerate(values):
-            if v is None:
-                micros.append(0)
-            elif isinstance(v, datetime.datetime):
-                if v.tzinfo is not None:
-                    v = v.astimezone(_UTC).replace(tzinfo=None)
-                micros.append((v - _EPOCH) // _ONE_MICROSECOND)
-            else:
-                _fail(dt, rows, i, v)
-        buffers = [micros.tobytes()]
+        buffers = [out.tobytes()]
     elif kind == "ARRAY":
         items, item_rows, lengths = [], [], []
         for i, v in enumerate(values):

@@ -21,6 +21,7 @@ MAX_MESSAGE_CHARS = 4096
 MAX_TRACEBACK_CHARS = 16384
 MAX_OUTPUT_CHARS = 65536
 MAX_NAME_CHARS = 256
+MAX_FUNCTIONS_PER_FILE = 1000
 
 
 class UdfError(Exception):
@@ -186,6 +187,9 @@ class Runtime:
                 raise UdfError("load", "%s: two different functions are registered as %r"
                                % (filename, name), "ValueError", function=name)
             found[name] = obj
+        if len(found) > MAX_FUNCTIONS_PER_FILE:
+            raise UdfError("load", "%s registers %d functions; the limit is %d"
+                           % (filename, len(found), MAX_FUNCTIONS_PER_FILE), "ValueError")
         for name in found:
             if name in self._functions:
                 raise UdfError("load", "function %r in %s is already defined in %s"
@@ -229,11 +233,15 @@ class Runtime:
             else:
                 values = self._call_rows(name, fn, columns, num_rows)
         try:
-            nodes = encode_column(fn.result_type, values)
+            with _Redirect(self._output):
+                nodes = encode_column(fn.result_type, values)
         except BadValue as exc:
             raise UdfError("bad-result", "%s%s" % (
                 "" if exc.row is None else "row %d: " % exc.row, exc.message),
                 "TypeError", name, exc.row) from None
+        except BaseException as exc:
+            # A result object whose own methods raise (a hostile __len__, __iter__, ...).
+            raise self._user_error("bad-result", exc, name, context="converting the result") from None
         return str(fn.result_type), nodes
 
     def _call_rows(self, name, fn, columns, num_rows):

@@ -196,10 +196,14 @@ _SIMPLE = {
 }
 
 
+MAX_TYPE_DEPTH = 32  # as the host (host/src/types.rs)
+
+
 class _Parser:
     def __init__(self, text):
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def fail(self, what):
         raise ValueError("invalid type %r: %s at position %d" % (self.text, what, self.pos))
@@ -265,6 +269,15 @@ class _Parser:
         return args
 
     def parse_type(self):
+        self.depth += 1
+        if self.depth > MAX_TYPE_DEPTH:
+            self.fail("types nest at most %d deep" % MAX_TYPE_DEPTH)
+        try:
+            return self._parse_one()
+        finally:
+            self.depth -= 1
+
+    def _parse_one(self):
         word = self.word().upper()
         if word in _SIMPLE:
             args = self.optional_args()

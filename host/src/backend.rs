@@ -15,6 +15,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
+use crate::limits::Limits;
 use crate::types::{arrow_type, udf_type_of};
 use crate::wire::{self, WireColumn};
 
@@ -65,6 +66,10 @@ pub trait Backend: Send + Sync {
     fn close(&self) -> Result<()>;
     /// Returns and clears what UDFs printed since the last call.
     fn take_output(&self) -> Result<String>;
+    /// Fuel the last call used, when the backend meters fuel.
+    fn fuel_used(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Options for a [`FunctionSet`].
@@ -73,6 +78,8 @@ pub struct Options {
     pub mode: Mode,
     /// Job parameters, read by UDFs through `FunctionContext.get_job_parameter`.
     pub params: Vec<(String, String)>,
+    /// Resource limits of the sandbox (wasm mode only).
+    pub limits: Limits,
 }
 
 /// A registered function with its Arrow types resolved.
@@ -89,6 +96,8 @@ pub struct FunctionSet {
     backend: Box<dyn Backend>,
     options: Options,
     functions: BTreeMap<String, Function>,
+    /// Fuel used per function so far (metered sandboxes only).
+    fuel: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 impl fmt::Debug for FunctionSet {
@@ -105,13 +114,13 @@ impl FunctionSet {
     pub fn new(options: Options) -> Result<Self> {
         let backend: Box<dyn Backend> = match options.mode {
             #[cfg(feature = "wasm")]
-            Mode::Wasm => Box::new(crate::wasm::WasmBackend::new()?),
+            Mode::Wasm => Box::new(crate::wasm::WasmBackend::new(options.limits.clone())?),
             #[cfg(feature = "native")]
             Mode::Native => Box::new(crate::native::NativeBackend::new()?),
             #[allow(unreachable_patterns, reason = "when a backend feature is off")]
             mode => return Err(Error::Invalid(format!("udfbox was built without the {mode} backend"))),
         };
-        Ok(Self { backend, options, functions: BTreeMap::new() })
+        Ok(Self { backend, options, functions: BTreeMap::new(), fuel: Default::default() })
     }
 
     pub fn mode(&self) -> Mode {
@@ -202,6 +211,12 @@ impl FunctionSet {
             columns.push(wire::encode(udf_type, &array)?);
         }
         let result = self.backend.call(name, num_rows, columns);
+        if self.options.limits.fuel.is_some() {
+            if let Some(used) = self.backend.fuel_used() {
+                let mut fuel = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
+                *fuel.entry(name.to_string()).or_default() += used;
+            }
+        }
         self.forward_output(Some(name));
         let result = result?;
         let array = wire::decode(&function.result_type, result).map_err(|e| bad_result(name, e))?;
@@ -212,6 +227,11 @@ impl FunctionSet {
             ));
         }
         Ok(array)
+    }
+
+    /// Fuel `name` has used so far, when the sandbox meters fuel (`Limits::fuel`).
+    pub fn fuel_used(&self, name: &str) -> Option<u64> {
+        self.fuel.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied()
     }
 
     /// Calls `close()` on every opened function. Also done when the set is dropped.

@@ -74,7 +74,20 @@ pub enum Error {
     /// Reported by the Python runtime: syntax, load, exception, bad result, bad request.
     #[error(transparent)]
     Udf(#[from] UdfError),
-    /// The sandbox itself failed (a trap, or the component could not be built or instantiated).
+    /// A call ran longer than [`crate::Limits::timeout`]; the sandbox was replaced.
+    #[error("{} timed out after {limit:?}", subject(function))]
+    Timeout { function: Option<String>, limit: std::time::Duration },
+    /// The sandbox needed more memory than [`crate::Limits::memory_bytes`]; it was replaced.
+    #[error("{} exceeded the memory limit of {limit} bytes", subject(function))]
+    MemoryLimit { function: Option<String>, limit: usize },
+    /// A call used more than [`crate::Limits::fuel`]; the sandbox was replaced.
+    #[error("{} ran out of fuel after {limit} units", subject(function))]
+    FuelExhausted { function: Option<String>, limit: u64 },
+    /// The guest overflowed its WebAssembly stack; the sandbox was replaced.
+    #[error("{} overflowed the sandbox stack", subject(function))]
+    StackOverflow { function: Option<String> },
+    /// The sandbox itself failed (any other trap, or the component could not be built or
+    /// instantiated). A trapped sandbox is replaced before the next call.
     #[error("sandbox failure{}: {message}", function.as_ref().map(|f| format!(" in '{f}'")).unwrap_or_default())]
     Sandbox { function: Option<String>, message: String },
     /// A file could not be read.
@@ -88,6 +101,13 @@ pub enum Error {
     Native(String),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+fn subject(function: &Option<String>) -> String {
+    match function {
+        Some(name) => format!("function '{name}'"),
+        None => "the sandbox".to_string(),
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

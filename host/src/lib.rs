@@ -24,6 +24,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod limits;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod output;
@@ -35,6 +36,7 @@ pub mod wire;
 
 pub use backend::{Backend, Function, FunctionInfo, FunctionSet, Mode, Options};
 pub use error::{Error, Result, UdfError, UdfErrorKind};
+pub use limits::Limits;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

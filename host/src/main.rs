@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use datafusion::prelude::SessionContext;
 use udfbox::output::{self, Format};
-use udfbox::{FunctionSet, Mode, Options};
+use udfbox::{FunctionSet, Limits, Mode, Options};
 
 #[derive(Parser)]
 #[command(name = "udfbox", version, about = "Python UDFs in SQL, in a WebAssembly sandbox or natively")]
@@ -39,6 +39,8 @@ enum Command {
         /// A job parameter for `FunctionContext.get_job_parameter` (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// The SQL query.
         query: String,
     },
@@ -50,7 +52,37 @@ enum Command {
         mode: Mode,
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// Sandbox limits (wasm mode); see `udfbox::Limits` for what each one does.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Linear memory per sandbox, e.g. 256MiB (the default).
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// Time per call, e.g. 10s (the default) or 500ms.
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Fuel (about one unit per WebAssembly instruction) per call; also reports fuel used.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        if let Some(size) = &self.memory_limit {
+            limits.memory_bytes = udfbox::limits::parse_size(size).map_err(|e| e.to_string())?;
+        }
+        if let Some(timeout) = &self.timeout {
+            limits.timeout = udfbox::limits::parse_duration(timeout).map_err(|e| e.to_string())?;
+        }
+        limits.fuel = self.fuel;
+        Ok(limits)
+    }
 }
 
 fn main() -> ExitCode {
@@ -99,12 +131,16 @@ fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn load(udfs: &[PathBuf], mode: Mode, params: &[String]) -> Result<FunctionSet, String> {
+fn load(udfs: &[PathBuf], mode: Mode, params: &[String], limits: &LimitArgs) -> Result<FunctionSet, String> {
     let params = params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
+    let limits = limits.limits()?;
     if mode == Mode::Native {
         eprintln!("udfbox: note: --mode native runs UDFs unsandboxed in this process; use it for trusted code only");
+        if limits != Limits::default() {
+            eprintln!("udfbox: note: --memory-limit, --timeout and --fuel apply in wasm mode only");
+        }
     }
-    let mut set = FunctionSet::new(Options { mode, params }).map_err(|e| e.to_string())?;
+    let mut set = FunctionSet::new(Options { mode, params, limits }).map_err(|e| e.to_string())?;
     for path in udfs {
         set.load_file(path).map_err(|e| e.to_string())?;
     }
@@ -113,9 +149,9 @@ fn load(udfs: &[PathBuf], mode: Mode, params: &[String]) -> Result<FunctionSet, 
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Sql { udfs, tables, mode, format, output, params, query } => {
+        Command::Sql { udfs, tables, mode, format, output, params, limits, query } => {
             let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
-            let set = Arc::new(load(&udfs, mode, &params)?);
+            let set = Arc::new(load(&udfs, mode, &params, &limits)?);
             let ctx = SessionContext::new();
             udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
             for (name, path) in &tables {
@@ -126,6 +162,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
             drop(ctx);
             set.close().map_err(|e| e.to_string())?;
+            if limits.fuel.is_some() {
+                for function in set.functions() {
+                    if let Some(used) = set.fuel_used(&function.info.name) {
+                        eprintln!("udfbox: fuel used by {}: {used}", function.info.name);
+                    }
+                }
+            }
             let mut out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
@@ -134,8 +177,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             output::write(format, &schema, &batches, &mut out).map_err(|e| e.to_string())
         }
-        Command::Functions { udfs, mode, params } => {
-            let set = load(&udfs, mode, &params)?;
+        Command::Functions { udfs, mode, params, limits } => {
+            let set = load(&udfs, mode, &params, &limits)?;
             if set.functions().next().is_none() {
                 eprintln!("udfbox: note: no UDF objects found (module-level names bound to udf(...))");
             }

@@ -84,7 +84,12 @@ fn install(py: Python<'_>) -> Result<Py<PyModule>> {
 
 fn runtime_module(py: Python<'_>) -> Result<Bound<'_, PyModule>> {
     RUNTIME_MODULE
-        .get_or_init(py, || install(py).map_err(|e| e.to_string()))
+        .get_or_init(py, || {
+            install(py).map_err(|e| match e {
+                Error::Native(message) => message,
+                other => other.to_string(),
+            })
+        })
         .as_ref()
         .map(|m| m.bind(py).clone())
         .map_err(|e| Error::Native(e.clone()))

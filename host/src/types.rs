@@ -8,9 +8,17 @@ use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 use crate::error::{Error, Result};
 
+/// Types nest at most this deep (a type string comes from untrusted code).
+pub const MAX_TYPE_DEPTH: usize = 32;
+/// Type strings are at most this long.
+pub const MAX_TYPE_CHARS: usize = 4096;
+
 /// The Arrow type of a udfbox type string.
 pub fn arrow_type(text: &str) -> Result<DataType> {
-    let mut parser = Parser { text, pos: 0 };
+    if text.len() > MAX_TYPE_CHARS {
+        return Err(Error::Invalid(format!("a type string is limited to {MAX_TYPE_CHARS} characters")));
+    }
+    let mut parser = Parser { text, pos: 0, depth: 0 };
     let ty = parser.parse()?;
     parser.skip_ws();
     if parser.pos != text.len() {
@@ -89,6 +97,7 @@ fn quote(name: &str) -> String {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -174,6 +183,16 @@ impl Parser<'_> {
     }
 
     fn parse(&mut self) -> Result<DataType> {
+        self.depth += 1;
+        if self.depth > MAX_TYPE_DEPTH {
+            return Err(self.error(&format!("types nest at most {MAX_TYPE_DEPTH} deep")));
+        }
+        let ty = self.parse_one();
+        self.depth -= 1;
+        ty
+    }
+
+    fn parse_one(&mut self) -> Result<DataType> {
         let word = self.word()?.to_ascii_uppercase();
         let ty = match word.as_str() {
             "BOOLEAN" | "BOOL" => DataType::Boolean,
@@ -279,5 +298,9 @@ mod tests {
         assert!(arrow_type("DECIMAL(40, 2)").is_err());
         assert!(arrow_type("ARRAY<NOPE>").is_err());
         assert!(arrow_type("INT garbage").is_err());
+        let deep = format!("{}BIGINT{}", "ARRAY<".repeat(100_000), ">".repeat(100_000));
+        assert!(arrow_type(&deep).is_err());
+        let ok = format!("{}BIGINT{}", "ARRAY<".repeat(MAX_TYPE_DEPTH - 1), ">".repeat(MAX_TYPE_DEPTH - 1));
+        assert!(arrow_type(&ok).is_ok());
     }
 }

@@ -6,28 +6,41 @@
 //! stdin; stdout and stderr go to bounded in-memory pipes. It keeps the ordinary WASI clocks and
 //! random numbers.
 //!
-//! Cranelift needs seconds to compile the ~20 MB component, so the compiled artifact is cached on
+//! Each sandbox lives on a thread of its own with a single-threaded tokio runtime, and is called
+//! through async wasmtime. That is what makes [`Limits::timeout`] hold for every kind of stall:
+//! a busy loop yields at each epoch tick (10 ms) and a host-blocking call such as `time.sleep` is
+//! a future, so `tokio::time::timeout` ends both. Memory growth beyond the limit is refused by a
+//! `ResourceLimiter`. After a trap, timeout or memory exhaustion the instance is discarded and a
+//! fresh one is made from the pre-initialized image, with the loaded UDF files loaded again.
+//!
+//! Cranelift needs seconds to compile the ~22 MB component, so the compiled artifact is cached on
 //! disk (see [`cache_path`]) and compiled once per guest build; in a process the engine, compiled
 //! component and `InstancePre` are made once and shared.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::{Backend, FunctionInfo, Mode};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
+use crate::limits::Limits;
 use crate::wire::{WireColumn, WireNode};
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "udfbox-guest",
+        imports: { default: async },
+        exports: { default: async },
     });
 }
 
@@ -40,12 +53,36 @@ pub static GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ud
 /// Bytes of C-level stdout/stderr kept per sandbox (Python-level output is bounded by the runtime).
 const PIPE_CAPACITY: usize = 64 * 1024;
 
-/// Per-sandbox host state: the WASI context and the pipes it writes to.
+/// How often the epoch advances: the granularity of timeouts.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Refuses linear-memory growth beyond the limit (the guest's allocation fails; it does not trap).
+struct MemoryLimiter {
+    limit: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Per-sandbox host state: the WASI context, the pipes it writes to, the memory limiter.
 pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    limiter: MemoryLimiter,
 }
 
 impl WasiView for SandboxState {
@@ -58,9 +95,12 @@ fn sandbox_error(function: Option<&str>, error: impl std::fmt::Display) -> Error
     Error::Sandbox { function: function.map(str::to_string), message: format!("{error:#}") }
 }
 
-/// The engine configuration every sandbox uses.
-pub fn engine() -> Result<Engine> {
-    let config = Config::new();
+/// The engine every sandbox uses; `fuel` turns on fuel metering (it changes the compiled code,
+/// so metered and unmetered sandboxes use two engines and two compiled artifacts).
+pub fn engine(fuel: bool) -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(fuel);
     Engine::new(&config).map_err(|e| sandbox_error(None, e))
 }
 
@@ -123,36 +163,44 @@ fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Component> {
     }
 }
 
-/// The engine and pre-linked component, made once per process.
+/// The engine and pre-linked component, made once per process (per fuel setting).
 pub struct Prepared {
     engine: Engine,
     pre: UdfboxGuestPre<SandboxState>,
 }
 
-static PREPARED: OnceLock<std::result::Result<Arc<Prepared>, String>> = OnceLock::new();
+static PREPARED: [OnceLock<std::result::Result<Arc<Prepared>, String>>; 2] = [OnceLock::new(), OnceLock::new()];
 
 impl Prepared {
     /// The shared instance, prepared on first use.
-    pub fn get() -> Result<Arc<Prepared>> {
-        PREPARED
-            .get_or_init(|| Self::new().map(Arc::new).map_err(|e| e.to_string()))
+    pub fn get(fuel: bool) -> Result<Arc<Prepared>> {
+        PREPARED[usize::from(fuel)]
+            .get_or_init(|| Self::new(fuel).map(Arc::new).map_err(|e| e.to_string()))
             .clone()
             .map_err(|message| Error::Sandbox { function: None, message })
     }
 
-    pub fn new() -> Result<Self> {
-        let engine = engine()?;
+    pub fn new(fuel: bool) -> Result<Self> {
+        let engine = engine(fuel)?;
         let component = load_component(&engine)?;
         let mut linker = Linker::new(&engine);
         // The guest links against WASI 0.2; what it can reach is limited by the WasiCtx below.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| sandbox_error(None, e))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| sandbox_error(None, e))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| sandbox_error(None, e))?;
         let pre = UdfboxGuestPre::new(pre).map_err(|e| sandbox_error(None, e))?;
+        let ticker = engine.clone();
+        std::thread::Builder::new()
+            .name("udfbox-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                ticker.increment_epoch();
+            })
+            .map_err(|e| sandbox_error(None, e))?;
         Ok(Self { engine, pre })
     }
 
     /// Creates a fresh sandbox: a new Store and an instance from the pre-initialized image.
-    pub fn instantiate(&self) -> Result<Sandbox> {
+    pub async fn instantiate(&self, limits: &Limits) -> Result<Sandbox> {
         let stdout = MemoryOutputPipe::new(PIPE_CAPACITY);
         let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
         let wasi = WasiCtxBuilder::new()
@@ -162,10 +210,27 @@ impl Prepared {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let state = SandboxState { wasi, table: ResourceTable::new(), stdout, stderr };
+        let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false };
+        let state = SandboxState { wasi, table: ResourceTable::new(), stdout, stderr, limiter };
         let mut store = Store::new(&self.engine, state);
-        let guest = self.pre.instantiate(&mut store).map_err(|e| sandbox_error(None, e))?;
-        Ok(Sandbox { store, guest, seen: (0, 0), broken: None })
+        store.limiter(|state| &mut state.limiter);
+        // Yield to the executor at every epoch tick, so a timeout can end a busy loop.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        if limits.fuel.is_some() {
+            store.set_fuel(u64::MAX).map_err(|e| sandbox_error(None, e))?;
+        }
+        let guest = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+            if store.data().limiter.refused {
+                Error::Invalid(format!(
+                    "the memory limit of {} bytes is below what the sandbox needs to start",
+                    limits.memory_bytes
+                ))
+            } else {
+                sandbox_error(None, e)
+            }
+        })?;
+        Ok(Sandbox { store, guest, seen: (0, 0) })
     }
 }
 
@@ -175,38 +240,166 @@ pub struct Sandbox {
     guest: UdfboxGuest,
     /// Bytes of the stdout and stderr pipes already forwarded.
     seen: (usize, usize),
-    /// Set after a trap: a trapped instance cannot be entered again.
-    broken: Option<String>,
 }
 
-impl Sandbox {
-    fn check(&self, function: Option<&str>) -> Result<()> {
-        match &self.broken {
-            Some(why) => Err(sandbox_error(function, format!("the sandbox failed earlier ({why})"))),
-            None => Ok(()),
-        }
-    }
-
-    fn trapped(&mut self, function: Option<&str>, error: wasmtime::Error) -> Error {
-        let message = format!("{error:#}");
-        self.broken = Some(message.lines().next().unwrap_or_default().to_string());
-        sandbox_error(function, message)
-    }
-}
-
-/// The sandbox backend. Calls are serialized on the one instance it owns.
+/// The sandbox backend: a worker thread that owns the sandbox; calls are sent to it in turn.
 pub struct WasmBackend {
-    sandbox: Mutex<Sandbox>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+type Job = Box<dyn FnOnce(&mut Host) + Send>;
+
+/// What the worker thread owns.
+struct Host {
+    runtime: tokio::runtime::Runtime,
+    prepared: Arc<Prepared>,
+    limits: Limits,
+    /// `None` after a failure, until the next call makes a fresh one.
+    sandbox: Option<Sandbox>,
+    /// The files loaded so far, replayed into a replacement sandbox.
+    loads: Vec<(String, String, Vec<(String, String)>)>,
+    /// Fuel the last call used, when metered.
+    fuel_used: Option<u64>,
 }
 
 impl WasmBackend {
-    pub fn new() -> Result<Self> {
-        Ok(Self { sandbox: Mutex::new(Prepared::get()?.instantiate()?) })
+    pub fn new(limits: Limits) -> Result<Self> {
+        let prepared = Prepared::get(limits.fuel.is_some())?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (started, start) = mpsc::sync_channel::<Result<()>>(1);
+        // The sandbox and its executor are made on their own thread: the caller may itself be
+        // running on an async executor, where blocking on another one is not allowed.
+        let thread = std::thread::Builder::new()
+            .name("udfbox-sandbox".into())
+            .spawn(move || {
+                let made = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| sandbox_error(None, e))
+                    .and_then(|runtime| {
+                        let sandbox = runtime.block_on(prepared.instantiate(&limits))?;
+                        Ok(Host { runtime, prepared, limits, sandbox: Some(sandbox), loads: Vec::new(), fuel_used: None })
+                    });
+                let mut host = match made {
+                    Ok(host) => {
+                        let _ = started.send(Ok(()));
+                        host
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                for job in queue {
+                    // A bug in a job must not take the thread (and every later call) down.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut host))).is_err() {
+                        host.sandbox = None;
+                    }
+                }
+            })
+            .map_err(|e| sandbox_error(None, e))?;
+        start.recv().map_err(|_| sandbox_error(None, "the sandbox thread stopped while starting"))??;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Sandbox) -> R) -> R {
-        let mut guard = self.sandbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
+    /// Runs `f` on the sandbox thread and waits for its result.
+    fn run<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |host| {
+            let _ = reply.send(f(host));
+        });
+        let gone = || sandbox_error(None, "the sandbox thread has stopped");
+        self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for WasmBackend {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `future` on the sandbox's executor, for at most `limit`.
+fn within<F: std::future::Future>(executor: &tokio::runtime::Runtime, limit: Duration, future: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    executor.block_on(async move { tokio::time::timeout(limit, future).await })
+}
+
+/// What a guest call came to, before it is turned into a udfbox result.
+type Outcome<T> = std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
+
+impl Host {
+    /// The live sandbox, replacing a failed one first (loading the same files again).
+    fn ensure_sandbox(&mut self) -> Result<()> {
+        if self.sandbox.is_some() {
+            return Ok(());
+        }
+        let mut sandbox = self.runtime.block_on(self.prepared.instantiate(&self.limits))?;
+        for (filename, source, params) in &self.loads {
+            let runtime = sandbox.guest.udfbox_runtime_runtime();
+            let replay = within(&self.runtime,
+                self.limits.timeout,
+                runtime.call_load(&mut sandbox.store, filename, source, params),
+            );
+            if !matches!(replay, Ok(Ok(Ok(_)))) {
+                return Err(sandbox_error(None, format!("{filename} could not be loaded into a fresh sandbox")));
+            }
+        }
+        self.sandbox = Some(sandbox);
+        Ok(())
+    }
+
+    /// Readies the sandbox for one guest entry; returns the executor and the sandbox. Fuel
+    /// limits batch calls (`metered`); loading a file is bounded by the timeout only.
+    fn begin(&mut self, metered: bool) -> Result<(&tokio::runtime::Runtime, &mut Sandbox)> {
+        self.ensure_sandbox()?;
+        let sandbox = self.sandbox.as_mut().expect("ensured above");
+        sandbox.store.data_mut().limiter.refused = false;
+        if let Some(fuel) = self.limits.fuel {
+            let fuel = if metered { fuel } else { u64::MAX };
+            sandbox.store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
+        }
+        Ok((&self.runtime, sandbox))
+    }
+
+    /// Turns the outcome of a guest call into a result; a failed sandbox is dropped.
+    fn finish<T>(&mut self, function: Option<&str>, outcome: Outcome<std::result::Result<T, wit::UdfError>>) -> Result<T> {
+        let Some(sandbox) = self.sandbox.as_mut() else { unreachable!("begin() made a sandbox") };
+        let refused_memory = sandbox.store.data().limiter.refused;
+        if let Some(fuel) = self.limits.fuel {
+            self.fuel_used = sandbox.store.get_fuel().ok().map(|left| fuel.saturating_sub(left));
+        }
+        let function_name = function.map(str::to_string);
+        let failure = match outcome {
+            Ok(Ok(Ok(value))) => {
+                if refused_memory {
+                    // CPython survived an allocation failure, but its heap is not to be trusted.
+                    self.sandbox = None;
+                }
+                return Ok(value);
+            }
+            // After a refused allocation any error (MemoryError, or worse) is the memory limit.
+            Ok(Ok(Err(_))) if refused_memory => {
+                Error::MemoryLimit { function: function_name, limit: self.limits.memory_bytes }
+            }
+            Ok(Ok(Err(e))) => return Err(udf_error(e)),
+            Err(_elapsed) => Error::Timeout { function: function_name, limit: self.limits.timeout },
+            Ok(Err(trap)) => match trap.downcast_ref::<Trap>() {
+                Some(Trap::OutOfFuel) => {
+                    Error::FuelExhausted { function: function_name, limit: self.limits.fuel.unwrap_or(0) }
+                }
+                Some(Trap::StackOverflow) => Error::StackOverflow { function: function_name },
+                _ if refused_memory => Error::MemoryLimit { function: function_name, limit: self.limits.memory_bytes },
+                _ => sandbox_error(function, trap),
+            },
+        };
+        // The instance may be mid-way through anything: never enter it again.
+        self.sandbox = None;
+        Err(failure)
     }
 }
 
@@ -227,104 +420,111 @@ fn udf_error(e: wit::UdfError) -> Error {
     })
 }
 
+fn to_wit(column: WireColumn) -> wit::Column {
+    wit::Column {
+        data_type: column.data_type,
+        nodes: column
+            .nodes
+            .into_iter()
+            .map(|n| wit::ArrayNode { length: n.length, null_count: n.null_count, validity: n.validity, buffers: n.buffers })
+            .collect(),
+    }
+}
+
+fn from_wit(column: wit::Column) -> WireColumn {
+    WireColumn {
+        data_type: column.data_type,
+        nodes: column
+            .nodes
+            .into_iter()
+            .map(|n| WireNode { length: n.length, null_count: n.null_count, validity: n.validity, buffers: n.buffers })
+            .collect(),
+    }
+}
+
 impl Backend for WasmBackend {
     fn mode(&self) -> Mode {
         Mode::Wasm
     }
 
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>> {
-        self.with(|sb| {
-            sb.check(None)?;
-            let runtime = sb.guest.udfbox_runtime_runtime();
-            match runtime.call_load(&mut sb.store, filename, source, params) {
-                Ok(Ok(infos)) => Ok(infos
-                    .into_iter()
-                    .map(|i| FunctionInfo {
-                        name: i.name,
-                        kind: i.kind,
-                        func_type: i.func_type,
-                        input_types: i.input_types,
-                        result_type: i.result_type,
-                        deterministic: i.deterministic,
-                    })
-                    .collect()),
-                Ok(Err(e)) => Err(udf_error(e)),
-                Err(trap) => Err(sb.trapped(None, trap)),
-            }
+        let (filename, source, params) = (filename.to_string(), source.to_string(), params.to_vec());
+        self.run(move |host| {
+            let timeout = host.limits.timeout;
+            let (executor, sandbox) = host.begin(false)?;
+            let runtime = sandbox.guest.udfbox_runtime_runtime();
+            let outcome = within(executor,
+                timeout,
+                runtime.call_load(&mut sandbox.store, &filename, &source, &params),
+            );
+            let infos = host.finish(None, outcome)?;
+            host.loads.push((filename, source, params));
+            Ok(infos
+                .into_iter()
+                .map(|i| FunctionInfo {
+                    name: i.name,
+                    kind: i.kind,
+                    func_type: i.func_type,
+                    input_types: i.input_types,
+                    result_type: i.result_type,
+                    deterministic: i.deterministic,
+                })
+                .collect())
         })
     }
 
     fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<WireColumn> {
         let num_rows = u32::try_from(num_rows).map_err(|_| Error::Invalid("batch too large".into()))?;
-        let args: Vec<wit::Column> = args
-            .into_iter()
-            .map(|c| wit::Column {
-                data_type: c.data_type,
-                nodes: c
-                    .nodes
-                    .into_iter()
-                    .map(|n| wit::ArrayNode {
-                        length: n.length,
-                        null_count: n.null_count,
-                        validity: n.validity,
-                        buffers: n.buffers,
-                    })
-                    .collect(),
-            })
-            .collect();
-        self.with(|sb| {
-            sb.check(Some(function))?;
-            let runtime = sb.guest.udfbox_runtime_runtime();
-            match runtime.call_call(&mut sb.store, function, num_rows, &args) {
-                Ok(Ok(column)) => Ok(WireColumn {
-                    data_type: column.data_type,
-                    nodes: column
-                        .nodes
-                        .into_iter()
-                        .map(|n| WireNode {
-                            length: n.length,
-                            null_count: n.null_count,
-                            validity: n.validity,
-                            buffers: n.buffers,
-                        })
-                        .collect(),
-                }),
-                Ok(Err(e)) => Err(udf_error(e)),
-                Err(trap) => Err(sb.trapped(Some(function), trap)),
-            }
+        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let function = function.to_string();
+        self.run(move |host| {
+            let timeout = host.limits.timeout;
+            let (executor, sandbox) = host.begin(true)?;
+            let runtime = sandbox.guest.udfbox_runtime_runtime();
+            let outcome = within(executor,
+                timeout,
+                runtime.call_call(&mut sandbox.store, &function, num_rows, &args),
+            );
+            host.finish(Some(&function), outcome).map(from_wit)
         })
     }
 
     fn close(&self) -> Result<()> {
-        self.with(|sb| {
-            if sb.broken.is_some() {
-                return Ok(());
+        self.run(|host| {
+            if host.sandbox.is_none() {
+                return Ok(()); // a replaced sandbox has opened nothing yet
             }
-            let runtime = sb.guest.udfbox_runtime_runtime();
-            match runtime.call_close(&mut sb.store) {
-                Ok(result) => result.map_err(udf_error),
-                Err(trap) => Err(sb.trapped(None, trap)),
-            }
+            let timeout = host.limits.timeout;
+            let (executor, sandbox) = host.begin(false)?;
+            let runtime = sandbox.guest.udfbox_runtime_runtime();
+            let outcome = within(executor, timeout, runtime.call_close(&mut sandbox.store));
+            host.finish(None, outcome)
         })
     }
 
     fn take_output(&self) -> Result<String> {
-        self.with(|sb| {
-            let mut output = String::new();
-            if sb.broken.is_none() {
-                let runtime = sb.guest.udfbox_runtime_runtime();
-                match runtime.call_take_output(&mut sb.store) {
-                    Ok(text) => output = text,
-                    Err(trap) => return Err(sb.trapped(None, trap)),
-                }
-            }
+        self.run(|host| {
+            let Some(sandbox) = host.sandbox.as_mut() else { return Ok(String::new()) };
+            let runtime = sandbox.guest.udfbox_runtime_runtime();
+            let outcome = within(&host.runtime,
+                host.limits.timeout,
+                runtime.call_take_output(&mut sandbox.store),
+            );
+            let Ok(Ok(mut output)) = outcome else {
+                host.sandbox = None;
+                return Err(sandbox_error(None, "the sandbox failed while handing over its output"));
+            };
             // Whatever reached the WASI pipes directly (C-level writes).
-            let state = sb.store.data();
+            let state = sandbox.store.data();
             let (out, err) = (state.stdout.contents(), state.stderr.contents());
-            output.push_str(&String::from_utf8_lossy(&out[sb.seen.0.min(out.len())..]));
-            output.push_str(&String::from_utf8_lossy(&err[sb.seen.1.min(err.len())..]));
-            sb.seen = (out.len(), err.len());
+            output.push_str(&String::from_utf8_lossy(&out[sandbox.seen.0.min(out.len())..]));
+            output.push_str(&String::from_utf8_lossy(&err[sandbox.seen.1.min(err.len())..]));
+            sandbox.seen = (out.len(), err.len());
             Ok(output)
         })
+    }
+
+    fn fuel_used(&self) -> Option<u64> {
+        self.run(|host| Ok(host.fuel_used)).ok().flatten()
     }
 }

@@ -202,3 +202,47 @@ fn print_output_reaches_the_log_tagged_with_the_function() {
         assert!(err.contains("[udf chatty] WARNING root: careful"), "{err}");
     }
 }
+
+#[test]
+fn limits_from_the_command_line() {
+    let spin = "udfs/adversarial/busy_loop_eval.py";
+    let (code, _, err) = sql(&["--udf", spin, "--timeout", "1s", "SELECT attack(v) FROM (VALUES (1)) AS t(v)"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim(), "error: function 'attack' timed out after 1s");
+
+    let bomb = "udfs/adversarial/memory_incremental.py";
+    let (code, _, err) = sql(&["--udf", bomb, "--memory-limit", "96MiB", "SELECT attack(v) FROM (VALUES (1)) AS t(v)"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim(), "error: function 'attack' exceeded the memory limit of 100663296 bytes");
+
+    let (code, _, err) = sql(&["--udf", "udfs/add.py", "--memory-limit", "1MiB", "SELECT 1"]);
+    assert_ne!(code, 0);
+    assert!(err.trim().ends_with("the memory limit of 1048576 bytes is below what the sandbox needs to start"), "{err}");
+
+    let (code, out, err) = sql(&[
+        "--udf", "udfs/add.py", "--fuel", "100000000", "--format", "csv",
+        "SELECT add_lambda(v, v) AS s FROM (VALUES (1), (2)) AS t(v)",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "s\n2\n4\n"), "{err}");
+    let used: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("udfbox: fuel used by add_lambda: "))
+        .unwrap_or_else(|| panic!("no fuel report in {err}"))
+        .parse()
+        .unwrap();
+    assert!(used > 0 && used < 100_000_000);
+
+    let (code, _, err) = sql(&["--udf", "udfs/adversarial/fuel_burn.py", "--fuel", "1000000", "SELECT attack(v) FROM (VALUES (1)) AS t(v)"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim(), "error: function 'attack' ran out of fuel after 1000000 units");
+
+    for (flag, value, message) in [
+        ("--timeout", "soon", "error: invalid duration 'soon'"),
+        ("--memory-limit", "lots", "error: invalid size 'lots'"),
+    ] {
+        let (code, _, err) = sql(&["--udf", "udfs/add.py", flag, value, "SELECT 1"]);
+        assert_ne!(code, 0);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(message), "{err}");
+    }
+}

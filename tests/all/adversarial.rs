@@ -1,0 +1,146 @@
+//! The adversarial corpus: every `udfs/adversarial/*.py` file is one attack, and its header says
+//! exactly how the sandbox must end it (`# expect: ...`). A file without that line fails this
+//! test, so no attack can be added without its assertion. After each attack the same function
+//! set must still answer a good call correctly (the sandbox was replaced if it had to be), and a
+//! fresh set must too. Wasm mode only: native mode is for trusted code and holds against none.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use udfbox::{Error, FunctionSet, Limits, Mode, Options, UdfErrorKind};
+
+use crate::harness::repo_root;
+
+const GOOD: &str = "from udfbox import udf\ngood = udf(lambda x: x + 1, ['BIGINT'], 'BIGINT')\n";
+
+struct Attack {
+    name: String,
+    source: String,
+    expect: String,
+    /// `# after: tenant-corrupted`: the attack patched its own tenant's runtime, so that tenant's
+    /// later calls may fail too (with typed errors); other tenants must not notice.
+    corrupts_own_tenant: bool,
+    limits: Limits,
+}
+
+fn attacks() -> Vec<Attack> {
+    let dir = repo_root().join("udfs/adversarial");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        // UDFBOX_ATTACK=name runs one attack, when working on it.
+        .filter(|p| std::env::var("UDFBOX_ATTACK").map_or(true, |only| p.file_stem().is_some_and(|s| s == only.as_str())))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let header = |key: &str| {
+                source.lines().take_while(|l| l.starts_with('#')).find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+            };
+            let expect: String = header("expect").unwrap_or_else(|| panic!("{name}.py has no '# expect:' line")).to_string();
+            assert!(header("attack").is_some(), "{name}.py has no '# attack:' line");
+            // Attacks meant to time out get a short limit; every other attack a long one, so
+            // that no outcome depends on how fast this machine is.
+            let timeout = if expect.ends_with("timeout") { 2 } else { 60 };
+            let mut limits = Limits { timeout: Duration::from_secs(timeout), ..Limits::default() };
+            if let Some(spec) = header("limits") {
+                let fuel = spec.strip_prefix("fuel=").unwrap_or_else(|| panic!("{name}: unknown limit {spec}"));
+                limits.fuel = Some(fuel.parse().unwrap());
+            }
+            let corrupts_own_tenant = match header("after") {
+                None => false,
+                Some("tenant-corrupted") => true,
+                Some(other) => panic!("{name}: unknown '# after: {other}'"),
+            };
+            Attack { name, source, expect, corrupts_own_tenant, limits }
+        })
+        .collect()
+}
+
+fn one() -> ArrayRef {
+    Arc::new(Int64Array::from(vec![1]))
+}
+
+/// The outcome of an attack, as a string comparable with the `# expect:` line.
+fn outcome(result: Result<ArrayRef, Error>, at_load: bool) -> String {
+    let prefix = if at_load { "load-" } else { "" };
+    match result {
+        Ok(array) => {
+            let text = if let Some(ints) = array.as_any().downcast_ref::<Int64Array>() {
+                ints.value(0).to_string()
+            } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
+                strings.value(0).to_string()
+            } else {
+                format!("{array:?}")
+            };
+            format!("result:{text}")
+        }
+        Err(Error::Timeout { .. }) => format!("{prefix}timeout"),
+        Err(Error::MemoryLimit { .. }) => format!("{prefix}memory"),
+        Err(Error::FuelExhausted { .. }) => format!("{prefix}fuel"),
+        Err(Error::StackOverflow { .. }) => format!("{prefix}stack"),
+        Err(Error::Sandbox { .. }) => format!("{prefix}sandbox"),
+        Err(Error::Udf(e)) => match e.kind {
+            UdfErrorKind::Exception => format!("exception:{}", e.exception_type),
+            UdfErrorKind::BadResult => "bad-result".into(),
+            UdfErrorKind::Load | UdfErrorKind::Syntax => format!("load:{}", e.exception_type),
+            UdfErrorKind::BadRequest => format!("bad-request:{}", e.message),
+        },
+        Err(other) => format!("other:{other}"),
+    }
+}
+
+fn run(attack: &Attack) -> Result<(), String> {
+    let mut set = FunctionSet::new(Options { mode: Mode::Wasm, limits: attack.limits.clone(), ..Default::default() })
+        .map_err(|e| e.to_string())?;
+    set.load_source("good.py", GOOD).map_err(|e| e.to_string())?;
+    let file = format!("udfs/adversarial/{}.py", attack.name);
+    let got = match set.load_source(&file, &attack.source) {
+        Err(e) => outcome(Err(e), true),
+        Ok(_) => outcome(set.call("attack", &[one()], 1), false),
+    };
+    if got != attack.expect {
+        return Err(format!("{}: expected {}, got {got}", attack.name, attack.expect));
+    }
+    // The host, this tenant's set and a fresh set are all still healthy.
+    for _ in 0..2 {
+        if attack.corrupts_own_tenant {
+            match set.call("good", &[one()], 1) {
+                Ok(_) | Err(Error::Udf(_)) => continue,
+                Err(other) => return Err(format!("{}: the corrupted tenant failed untyped: {other}", attack.name)),
+            }
+        }
+        let good = set.call("good", &[one()], 1).map_err(|e| format!("{}: good call failed after: {e}", attack.name))?;
+        if good.as_ref() != &Int64Array::from(vec![2]) {
+            return Err(format!("{}: good call returned {good:?}", attack.name));
+        }
+    }
+    let mut fresh = FunctionSet::new(Options { mode: Mode::Wasm, ..Default::default() }).map_err(|e| e.to_string())?;
+    fresh.load_source("good.py", GOOD).map_err(|e| e.to_string())?;
+    fresh.call("good", &[one()], 1).map_err(|e| format!("{}: a fresh set failed: {e}", attack.name))?;
+    Ok(())
+}
+
+#[test]
+fn every_attack_is_contained() {
+    let attacks = attacks();
+    if std::env::var_os("UDFBOX_ATTACK").is_none() {
+        assert!(attacks.len() >= 40, "the corpus shrank to {}", attacks.len());
+    }
+    let queue = std::sync::Mutex::new(attacks.iter());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| loop {
+                let Some(attack) = queue.lock().unwrap().next() else { break };
+                if let Err(failure) = run(attack) {
+                    failures.lock().unwrap().push(failure);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{} of {} attacks not contained as expected:\n{}", failures.len(), attacks.len(), failures.join("\n"));
+}
