@@ -53,13 +53,18 @@ class Runtime(exports.Runtime):
 
     def call(self, function, num_rows, args):
         try:
-            type_text, nodes = _RUNTIME.call(
+            type_text, nodes, spans, data = _RUNTIME.call(
                 function, num_rows,
                 [(c.data_type, [(n.length, n.null_count, n.validity, n.buffers) for n in c.nodes])
                  for c in args])
         except _runtime.UdfError as error:
             raise _err(error) from None
-        return wit.Column(type_text, [wit.ArrayNode(*node) for node in nodes])
+        return wit.PackedColumn(
+            type_text,
+            [wit.PackedNode(length, null_count, wit.Span(*validity), first, count)
+             for length, null_count, validity, first, count in nodes],
+            [wit.Span(*span) for span in spans],
+            data)
 
     def close(self):
         try:

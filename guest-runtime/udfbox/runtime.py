@@ -24,6 +24,33 @@ MAX_NAME_CHARS = 256
 MAX_FUNCTIONS_PER_FILE = 1000
 
 
+def pack(nodes):
+    """Flattens a column's nodes for the trip back to the host (see ``packed-column`` in the
+    WIT): ``(nodes, spans, data)`` where each node is ``(length, null_count, validity_span,
+    first_buffer, buffer_count)`` and every span is ``(offset, length)`` in ``data``."""
+    parts = []
+    size = 0
+    spans = []
+    packed = []
+
+    def place(buffer):
+        nonlocal size
+        padding = -size % 16
+        if padding:
+            parts.append(bytes(padding))
+            size += padding
+        parts.append(buffer)
+        size += len(buffer)
+        return (size - len(buffer), len(buffer))
+
+    for length, null_count, validity, buffers in nodes:
+        validity_span = place(validity) if validity else (0, 0)
+        first = len(spans)
+        spans.extend(place(buffer) for buffer in buffers)
+        packed.append((length, null_count, validity_span, first, len(buffers)))
+    return packed, spans, b"".join(parts)
+
+
 class UdfError(Exception):
     """An error for the host. ``kind`` is one of syntax, load, exception, bad-result, bad-request."""
 
@@ -206,7 +233,8 @@ class Runtime:
     # -- calling -----------------------------------------------------------------------------
 
     def call(self, name, num_rows, args):
-        """Calls function ``name`` over one batch; ``args`` are ``(type, nodes)`` columns."""
+        """Calls function ``name`` over one batch; ``args`` are ``(type, nodes)`` columns. The
+        result is packed: ``(type, nodes, spans, data)`` (see ``pack``)."""
         fn = self._functions.get(name)
         if fn is None:
             raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
@@ -242,7 +270,8 @@ class Runtime:
         except BaseException as exc:
             # A result object whose own methods raise (a hostile __len__, __iter__, ...).
             raise self._user_error("bad-result", exc, name, context="converting the result") from None
-        return str(fn.result_type), nodes
+        packed_nodes, spans, data = pack(nodes)
+        return str(fn.result_type), packed_nodes, spans, data
 
     def _call_rows(self, name, fn, columns, num_rows):
         call = fn._call

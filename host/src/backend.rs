@@ -17,7 +17,7 @@ use arrow::datatypes::DataType;
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
 use crate::types::{arrow_type, udf_type_of};
-use crate::wire::{self, WireColumn};
+use crate::wire::{self, PackedColumn, WireColumn};
 
 /// Where UDFs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -61,13 +61,17 @@ pub trait Backend: Send + Sync {
     /// Runs a UDF file's source; `params` are the job parameters for `FunctionContext`.
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>>;
     /// Calls `function` once over `num_rows` rows.
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<WireColumn>;
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn>;
     /// Calls `close()` on every opened function.
     fn close(&self) -> Result<()>;
     /// Returns and clears what UDFs printed since the last call.
     fn take_output(&self) -> Result<String>;
     /// Fuel the last call used, when the backend meters fuel.
     fn fuel_used(&self) -> Option<u64> {
+        None
+    }
+    /// The most linear memory the current sandbox has grown to, in bytes (wasm only).
+    fn memory_peak(&self) -> Option<usize> {
         None
     }
 }
@@ -227,6 +231,11 @@ impl FunctionSet {
             ));
         }
         Ok(array)
+    }
+
+    /// The most linear memory the current sandbox has grown to, in bytes (wasm mode only).
+    pub fn memory_peak(&self) -> Option<usize> {
+        self.backend.memory_peak()
     }
 
     /// Fuel `name` has used so far, when the sandbox meters fuel (`Limits::fuel`).

@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyList, PyModule};
 
 use crate::backend::{Backend, FunctionInfo, Mode};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
-use crate::wire::{WireColumn, WireNode};
+use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 /// The `udfbox` package sources: (module, is package, source).
 const SOURCES: &[(&str, bool, &str)] = &[
@@ -172,7 +172,7 @@ impl Backend for NativeBackend {
         })
     }
 
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<WireColumn> {
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn> {
         Python::attach(|py| {
             let columns = PyList::empty(py);
             for column in &args {
@@ -187,20 +187,25 @@ impl Backend for NativeBackend {
                 columns.append((column.data_type.as_str(), nodes)).map_err(|e| native_error(py, e))?;
             }
             let result = self.invoke(py, "call", (function, num_rows, columns))?;
-            let (data_type, nodes): (String, Vec<Bound<'_, PyAny>>) =
+            type Node = (u32, u32, (u32, u32), u32, u32);
+            let (data_type, nodes, spans, data): (String, Vec<Node>, Vec<(u32, u32)>, Bound<'_, PyAny>) =
                 result.extract().map_err(|e| native_error(py, e))?;
-            let mut wire_nodes = Vec::with_capacity(nodes.len());
-            for node in nodes {
-                let (length, null_count, validity, buffers): (u32, u32, Bound<'_, PyAny>, Vec<Bound<'_, PyAny>>) =
-                    node.extract().map_err(|e| native_error(py, e))?;
-                wire_nodes.push(WireNode {
-                    length,
-                    null_count,
-                    validity: bytes_of(&validity)?,
-                    buffers: buffers.iter().map(bytes_of).collect::<Result<_>>()?,
-                });
-            }
-            Ok(WireColumn { data_type, nodes: wire_nodes })
+            let span = |(offset, length): (u32, u32)| Span { offset, length };
+            Ok(PackedColumn {
+                data_type,
+                nodes: nodes
+                    .into_iter()
+                    .map(|(length, null_count, validity, first_buffer, buffer_count)| PackedNode {
+                        length,
+                        null_count,
+                        validity: span(validity),
+                        first_buffer,
+                        buffer_count,
+                    })
+                    .collect(),
+                buffers: spans.into_iter().map(span).collect(),
+                data: bytes_of(&data)?,
+            })
         })
     }
 

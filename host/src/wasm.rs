@@ -33,7 +33,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::backend::{Backend, FunctionInfo, Mode};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
-use crate::wire::{WireColumn, WireNode};
+use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -60,6 +60,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 struct MemoryLimiter {
     limit: usize,
     refused: bool,
+    /// The largest linear memory the guest has grown to, in bytes.
+    peak: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -68,6 +70,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.refused = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -210,7 +213,7 @@ impl Prepared {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false };
+        let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false, peak: 0 };
         let state = SandboxState { wasi, table: ResourceTable::new(), stdout, stderr, limiter };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -261,6 +264,10 @@ struct Host {
     loads: Vec<(String, String, Vec<(String, String)>)>,
     /// Fuel the last call used, when metered.
     fuel_used: Option<u64>,
+    /// Linear memory after the sandbox's first call, when it has made one.
+    settled: Option<usize>,
+    /// The sandbox has grown too far: replace it before the next call.
+    recycle: bool,
 }
 
 impl WasmBackend {
@@ -279,7 +286,16 @@ impl WasmBackend {
                     .map_err(|e| sandbox_error(None, e))
                     .and_then(|runtime| {
                         let sandbox = runtime.block_on(prepared.instantiate(&limits))?;
-                        Ok(Host { runtime, prepared, limits, sandbox: Some(sandbox), loads: Vec::new(), fuel_used: None })
+                        Ok(Host {
+                            runtime,
+                            prepared,
+                            limits,
+                            sandbox: Some(sandbox),
+                            loads: Vec::new(),
+                            fuel_used: None,
+                            settled: None,
+                            recycle: false,
+                        })
                     });
                 let mut host = match made {
                     Ok(host) => {
@@ -333,11 +349,20 @@ fn within<F: std::future::Future>(executor: &tokio::runtime::Runtime, limit: Dur
 type Outcome<T> = std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
 
 impl Host {
-    /// The live sandbox, replacing a failed one first (loading the same files again).
+    /// The live sandbox, replacing a failed or outgrown one first (loading the same files again).
     fn ensure_sandbox(&mut self) -> Result<()> {
+        if self.recycle {
+            self.recycle = false;
+            if let Some(mut old) = self.sandbox.take() {
+                // Let the functions close as they would at the end; a failure there is moot.
+                let runtime = old.guest.udfbox_runtime_runtime();
+                let _ = within(&self.runtime, self.limits.timeout, runtime.call_close(&mut old.store));
+            }
+        }
         if self.sandbox.is_some() {
             return Ok(());
         }
+        self.settled = None;
         let mut sandbox = self.runtime.block_on(self.prepared.instantiate(&self.limits))?;
         for (filename, source, params) in &self.loads {
             let runtime = sandbox.guest.udfbox_runtime_runtime();
@@ -366,6 +391,26 @@ impl Host {
         Ok((&self.runtime, sandbox))
     }
 
+    /// Schedules a fresh sandbox once this one has grown halfway from its size after the first
+    /// call to the memory limit. Memory a guest leaks, or that componentize-py's result lowering
+    /// keeps (about one result's size per call, as measured), would otherwise end in a memory
+    /// error after some millions of rows; recycling between calls bounds it. UDF state is reset:
+    /// `open()` runs again in the fresh sandbox.
+    fn note_growth(&mut self) {
+        let Some(sandbox) = self.sandbox.as_ref() else { return };
+        let peak = sandbox.store.data().limiter.peak;
+        match self.settled {
+            None => self.settled = Some(peak),
+            Some(settled) => {
+                let threshold = settled + self.limits.memory_bytes.saturating_sub(settled) / 2;
+                if peak >= threshold {
+                    tracing::debug!("recycling a sandbox grown from {settled} to {peak} bytes");
+                    self.recycle = true;
+                }
+            }
+        }
+    }
+
     /// Turns the outcome of a guest call into a result; a failed sandbox is dropped.
     fn finish<T>(&mut self, function: Option<&str>, outcome: Outcome<std::result::Result<T, wit::UdfError>>) -> Result<T> {
         let Some(sandbox) = self.sandbox.as_mut() else { unreachable!("begin() made a sandbox") };
@@ -379,6 +424,8 @@ impl Host {
                 if refused_memory {
                     // CPython survived an allocation failure, but its heap is not to be trusted.
                     self.sandbox = None;
+                } else if function.is_some() {
+                    self.note_growth();
                 }
                 return Ok(value);
             }
@@ -431,14 +478,23 @@ fn to_wit(column: WireColumn) -> wit::Column {
     }
 }
 
-fn from_wit(column: wit::Column) -> WireColumn {
-    WireColumn {
+fn from_wit(column: wit::PackedColumn) -> PackedColumn {
+    let span = |s: wit::Span| Span { offset: s.offset, length: s.length };
+    PackedColumn {
         data_type: column.data_type,
         nodes: column
             .nodes
             .into_iter()
-            .map(|n| WireNode { length: n.length, null_count: n.null_count, validity: n.validity, buffers: n.buffers })
+            .map(|n| PackedNode {
+                length: n.length,
+                null_count: n.null_count,
+                validity: span(n.validity),
+                first_buffer: n.first_buffer,
+                buffer_count: n.buffer_count,
+            })
             .collect(),
+        buffers: column.buffers.into_iter().map(span).collect(),
+        data: column.data,
     }
 }
 
@@ -473,7 +529,7 @@ impl Backend for WasmBackend {
         })
     }
 
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<WireColumn> {
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn> {
         let num_rows = u32::try_from(num_rows).map_err(|_| Error::Invalid("batch too large".into()))?;
         let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
         let function = function.to_string();
@@ -526,5 +582,9 @@ impl Backend for WasmBackend {
 
     fn fuel_used(&self) -> Option<u64> {
         self.run(|host| Ok(host.fuel_used)).ok().flatten()
+    }
+
+    fn memory_peak(&self) -> Option<usize> {
+        self.run(|host| Ok(host.sandbox.as_ref().map(|s| s.store.data().limiter.peak))).ok().flatten()
     }
 }

@@ -24,6 +24,65 @@ pub struct WireColumn {
     pub nodes: Vec<WireNode>,
 }
 
+/// A range of a [`PackedColumn`]'s data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub offset: u32,
+    pub length: u32,
+}
+
+/// A node of a [`PackedColumn`]: validity (empty: no nulls) and buffers are spans of its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedNode {
+    pub length: u32,
+    pub null_count: u32,
+    pub validity: Span,
+    pub first_buffer: u32,
+    pub buffer_count: u32,
+}
+
+/// A result column as it comes back from a UDF: the nodes of a [`WireColumn`], with every buffer
+/// a span of one `data` blob. Arrow buffers are sliced out of the blob without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedColumn {
+    pub data_type: String,
+    pub nodes: Vec<PackedNode>,
+    pub buffers: Vec<Span>,
+    pub data: Vec<u8>,
+}
+
+/// Packs a column (each buffer 16-byte aligned in the blob), as the guest runtime does.
+pub fn pack(column: WireColumn) -> PackedColumn {
+    let mut data = Vec::new();
+    let mut buffers = Vec::new();
+    let place = |bytes: &[u8], data: &mut Vec<u8>| {
+        data.resize(data.len().next_multiple_of(16), 0);
+        let span = Span { offset: data.len() as u32, length: bytes.len() as u32 };
+        data.extend_from_slice(bytes);
+        span
+    };
+    let nodes = column
+        .nodes
+        .iter()
+        .map(|node| {
+            let validity =
+                if node.validity.is_empty() { Span { offset: 0, length: 0 } } else { place(&node.validity, &mut data) };
+            let first_buffer = buffers.len() as u32;
+            for buffer in &node.buffers {
+                buffers.push(place(buffer, &mut data));
+            }
+            PackedNode {
+                length: node.length,
+                null_count: node.null_count,
+                validity,
+                first_buffer,
+                buffer_count: node.buffers.len() as u32,
+            }
+        })
+        .collect();
+    PackedColumn { data_type: column.data_type, nodes, buffers, data }
+}
+
 fn has_offsets(data: &ArrayData) -> bool {
     data.offset() != 0
         || data.nulls().is_some_and(|n| n.offset() != 0)
@@ -68,37 +127,59 @@ fn push_nodes(data: &ArrayData, nodes: &mut Vec<WireNode>) -> Result<()> {
     Ok(())
 }
 
-/// Decodes a column the guest returned into an array of type `ty`, validating every buffer:
-/// whatever comes back from the sandbox is untrusted.
-pub fn decode(ty: &DataType, column: WireColumn) -> Result<ArrayRef> {
-    let mut nodes = column.nodes.into_iter();
-    let data = build(ty, &mut nodes)?;
+/// Decodes a column a UDF returned into an array of type `ty`, validating every span and
+/// buffer: whatever comes back from the sandbox is untrusted.
+pub fn decode(ty: &DataType, column: PackedColumn) -> Result<ArrayRef> {
+    let data = Buffer::from_vec(column.data);
+    let mut nodes = column.nodes.iter();
+    let data = build(ty, &mut nodes, &column.buffers, &data)?;
     if nodes.next().is_some() {
         return Err(Error::Invalid(format!("malformed result column: extra nodes after {ty}")));
     }
     Ok(make_array(data))
 }
 
-fn build(ty: &DataType, nodes: &mut impl Iterator<Item = WireNode>) -> Result<ArrayData> {
-    let node = nodes
-        .next()
-        .ok_or_else(|| Error::Invalid(format!("malformed result column: missing node for {ty}")))?;
+fn malformed(what: String) -> Error {
+    Error::Invalid(format!("malformed result column: {what}"))
+}
+
+fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
+    let (offset, length) = (span.offset as usize, span.length as usize);
+    if offset.checked_add(length).is_none_or(|end| end > data.len()) {
+        return Err(malformed(format!("span {offset}+{length} is outside its {} bytes", data.len())));
+    }
+    Ok(data.slice_with_length(offset, length))
+}
+
+fn build<'a>(
+    ty: &DataType,
+    nodes: &mut impl Iterator<Item = &'a PackedNode>,
+    spans: &[Span],
+    data: &Buffer,
+) -> Result<ArrayData> {
+    let node = nodes.next().ok_or_else(|| malformed(format!("missing node for {ty}")))?;
     let children = match ty {
-        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes)?],
+        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data)?],
         DataType::Struct(fields) => {
-            fields.iter().map(|f| build(f.data_type(), nodes)).collect::<Result<Vec<_>>>()?
+            fields.iter().map(|f| build(f.data_type(), nodes, spans, data)).collect::<Result<Vec<_>>>()?
         }
         _ => Vec::new(),
     };
-    let nulls = (!node.validity.is_empty()).then(|| Buffer::from_vec(node.validity));
+    let nulls = if node.validity.length == 0 { None } else { Some(slice(data, node.validity)?) };
+    let first = node.first_buffer as usize;
+    let own = first
+        .checked_add(node.buffer_count as usize)
+        .and_then(|end| spans.get(first..end))
+        .ok_or_else(|| malformed(format!("buffers {first}+{} of {}", node.buffer_count, spans.len())))?;
+    let buffers = own.iter().map(|span| slice(data, *span)).collect::<Result<Vec<_>>>()?;
     ArrayData::builder(ty.clone())
         .len(node.length as usize)
         .null_bit_buffer(nulls)
-        .buffers(node.buffers.into_iter().map(Buffer::from_vec).collect())
+        .buffers(buffers)
         .child_data(children)
         .align_buffers(true)
         .build()
-        .map_err(|e| Error::Invalid(format!("malformed result column of type {ty}: {e}")))
+        .map_err(|e| malformed(format!("of type {ty}: {e}")))
 }
 
 #[cfg(test)]
@@ -115,7 +196,7 @@ mod tests {
     fn round_trips_sliced_arrays() {
         let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("ccc"), Some("")]));
         let sliced = strings.slice(1, 3);
-        let back = decode(&DataType::Utf8, encode("STRING", &sliced).unwrap()).unwrap();
+        let back = decode(&DataType::Utf8, pack(encode("STRING", &sliced).unwrap())).unwrap();
         assert_eq!(back.as_ref(), sliced.as_ref());
 
         let lists: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
@@ -126,7 +207,7 @@ mod tests {
         ]));
         let ty = arrow_type("ARRAY<BIGINT>").unwrap();
         let sliced = lists.slice(1, 3);
-        let back = decode(&ty, encode("ARRAY<BIGINT>", &sliced).unwrap()).unwrap();
+        let back = decode(&ty, pack(encode("ARRAY<BIGINT>", &sliced).unwrap())).unwrap();
         assert_eq!(back.as_ref(), sliced.as_ref());
     }
 
@@ -135,14 +216,20 @@ mod tests {
         let ints = Int64Array::from(vec![1, 2, 3]);
         let mut column = encode("BIGINT", &ints).unwrap();
         column.nodes[0].buffers[0].truncate(8);
-        assert!(decode(&DataType::Int64, column).is_err());
+        assert!(decode(&DataType::Int64, pack(column)).is_err());
 
         let strings = StringArray::from(vec!["ab"]);
         let mut column = encode("STRING", &strings).unwrap();
         column.nodes[0].buffers[1] = vec![0xff, 0xfe];
-        assert!(decode(&DataType::Utf8, column).is_err());
+        assert!(decode(&DataType::Utf8, pack(column)).is_err());
 
         let column = WireColumn { data_type: "BIGINT".into(), nodes: vec![] };
-        assert!(decode(&DataType::Int64, column).is_err());
+        assert!(decode(&DataType::Int64, pack(column)).is_err());
+
+        let mut packed = pack(encode("BIGINT", &ints).unwrap());
+        packed.buffers[0].offset = u32::MAX - 4;
+        assert!(decode(&DataType::Int64, packed.clone()).is_err());
+        packed.nodes[0].first_buffer = 7;
+        assert!(decode(&DataType::Int64, packed).is_err());
     }
 }

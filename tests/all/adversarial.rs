@@ -144,3 +144,20 @@ fn every_attack_is_contained() {
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{} of {} attacks not contained as expected:\n{}", failures.len(), attacks.len(), failures.join("\n"));
 }
+
+/// Memory the guest keeps across calls (componentize-py keeps about one result's size per call)
+/// must not end a long query: the sandbox is recycled between calls before it reaches the limit.
+#[test]
+fn long_runs_stay_within_the_memory_limit() {
+    let limits = Limits { memory_bytes: 48 << 20, ..Limits::default() };
+    let mut set = FunctionSet::new(Options { mode: Mode::Wasm, limits, ..Default::default() }).unwrap();
+    set.load_source("good.py", GOOD).unwrap();
+    let batch: ArrayRef = Arc::new(Int64Array::from_iter_values(0..4096));
+    let expected = Int64Array::from_iter_values(1..4097);
+    // 3,000 batches return 96 MB in all: twice the limit.
+    for call in 0..3000 {
+        let result = set.call("good", &[batch.clone()], 4096).unwrap_or_else(|e| panic!("call {call}: {e}"));
+        assert_eq!(result.as_ref(), &expected);
+    }
+    assert!(set.memory_peak().unwrap() <= 48 << 20);
+}
