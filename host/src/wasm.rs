@@ -249,6 +249,9 @@ pub struct Sandbox {
 pub struct WasmBackend {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// What UDFs printed, collected by each job on the sandbox thread so that handing it over
+    /// costs no second trip there.
+    output: Arc<std::sync::Mutex<String>>,
 }
 
 type Job = Box<dyn FnOnce(&mut Host) + Send>;
@@ -316,14 +319,19 @@ impl WasmBackend {
             })
             .map_err(|e| sandbox_error(None, e))?;
         start.recv().map_err(|_| sandbox_error(None, "the sandbox thread stopped while starting"))??;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Self { jobs: Some(jobs), thread: Some(thread), output: Default::default() })
     }
 
-    /// Runs `f` on the sandbox thread and waits for its result.
+    /// Runs `f` on the sandbox thread and waits for its result; what UDFs printed meanwhile is
+    /// collected into `output`.
     fn run<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
         let (reply, answer) = mpsc::sync_channel(1);
+        let output = self.output.clone();
         let job: Job = Box::new(move |host| {
-            let _ = reply.send(f(host));
+            let result = f(host);
+            let printed = host.take_output();
+            output.lock().unwrap_or_else(|e| e.into_inner()).push_str(&printed);
+            let _ = reply.send(result);
         });
         let gone = || sandbox_error(None, "the sandbox thread has stopped");
         self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
@@ -389,6 +397,24 @@ impl Host {
             sandbox.store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
         }
         Ok((&self.runtime, sandbox))
+    }
+
+    /// Takes what the guest printed: the runtime's captured output and the raw WASI pipes.
+    fn take_output(&mut self) -> String {
+        let Some(sandbox) = self.sandbox.as_mut() else { return String::new() };
+        let runtime = sandbox.guest.udfbox_runtime_runtime();
+        let outcome = within(&self.runtime, self.limits.timeout, runtime.call_take_output(&mut sandbox.store));
+        let Ok(Ok(mut output)) = outcome else {
+            self.sandbox = None;
+            return "[udfbox: the sandbox failed while handing over its output]\n".to_string();
+        };
+        // Whatever reached the WASI pipes directly (C-level writes).
+        let state = sandbox.store.data();
+        let (out, err) = (state.stdout.contents(), state.stderr.contents());
+        output.push_str(&String::from_utf8_lossy(&out[sandbox.seen.0.min(out.len())..]));
+        output.push_str(&String::from_utf8_lossy(&err[sandbox.seen.1.min(err.len())..]));
+        sandbox.seen = (out.len(), err.len());
+        output
     }
 
     /// Schedules a fresh sandbox once this one has grown halfway from its size after the first
@@ -559,25 +585,7 @@ impl Backend for WasmBackend {
     }
 
     fn take_output(&self) -> Result<String> {
-        self.run(|host| {
-            let Some(sandbox) = host.sandbox.as_mut() else { return Ok(String::new()) };
-            let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(&host.runtime,
-                host.limits.timeout,
-                runtime.call_take_output(&mut sandbox.store),
-            );
-            let Ok(Ok(mut output)) = outcome else {
-                host.sandbox = None;
-                return Err(sandbox_error(None, "the sandbox failed while handing over its output"));
-            };
-            // Whatever reached the WASI pipes directly (C-level writes).
-            let state = sandbox.store.data();
-            let (out, err) = (state.stdout.contents(), state.stderr.contents());
-            output.push_str(&String::from_utf8_lossy(&out[sandbox.seen.0.min(out.len())..]));
-            output.push_str(&String::from_utf8_lossy(&err[sandbox.seen.1.min(err.len())..]));
-            sandbox.seen = (out.len(), err.len());
-            Ok(output)
-        })
+        Ok(std::mem::take(&mut *self.output.lock().unwrap_or_else(|e| e.into_inner())))
     }
 
     fn fuel_used(&self) -> Option<u64> {
