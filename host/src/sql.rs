@@ -92,10 +92,37 @@ impl ScalarUDFImpl for PythonScalarUdf {
     }
 }
 
-/// Registers every function of `set` with `ctx`.
+/// Names DataFusion plans itself whatever is registered under them.
+const PLANNED_BY_DATAFUSION: &[&str] = &["make_array", "make_map", "named_struct", "struct", "get_field"];
+
+/// Whether `name(...)` in SQL reaches a registered function of that name. `substr(x, 1)`, for
+/// one, is SQL syntax (SUBSTRING) and never looks up a function.
+pub fn callable_unquoted(name: &str) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr, Statement};
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    if PLANNED_BY_DATAFUSION.contains(&name.to_lowercase().as_str()) {
+        return false;
+    }
+    // After another select item, as in real queries (`minus` parses alone but not mid-list).
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, &format!("SELECT 0, {name}(1, 2)")) else { return false };
+    let [Statement::Query(query)] = statements.as_slice() else { return false };
+    let SetExpr::Select(select) = query.body.as_ref() else { return false };
+    matches!(select.projection.as_slice(), [_, SelectItem::UnnamedExpr(Expr::Function(f))]
+        if f.name.to_string().eq_ignore_ascii_case(name))
+}
+
+/// Registers every function of `set` with `ctx`. A function whose name SQL treats as syntax
+/// (`substr`, `trim`, `ceil` ...) is registered too, with a warning: it is reached only quoted,
+/// `"substr"(...)`; unquoted, the built-in runs.
 pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Result<()> {
     let names: Vec<String> = set.functions().map(|f| f.info.name.clone()).collect();
     for name in names {
+        if !callable_unquoted(&name) {
+            tracing::warn!(
+                "UDF '{name}' has a name SQL treats specially: `{name}(...)` runs the built-in; call yours as \"{name}\"(...)"
+            );
+        }
         ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?));
     }
     Ok(())
@@ -169,5 +196,20 @@ pub fn describe(error: &DataFusionError) -> String {
     match udfbox_error(error) {
         Some(inner) => inner.to_string(),
         None => one_line(&error.find_root().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callable_unquoted;
+
+    #[test]
+    fn tells_sql_syntax_from_function_calls() {
+        for plain in ["add", "upper", "addOne", "clean_name", "my_substr"] {
+            assert!(callable_unquoted(plain), "{plain}");
+        }
+        for special in ["substr", "SUBSTRING", "trim", "ceil", "floor", "make_array", "minus"] {
+            assert!(!callable_unquoted(special), "{special}");
+        }
     }
 }

@@ -246,3 +246,18 @@ fn limits_from_the_command_line() {
         assert!(err.starts_with(message), "{err}");
     }
 }
+
+#[test]
+fn a_udf_named_like_sql_syntax_is_reachable_quoted_and_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("substr.py");
+    std::fs::write(&file, "from udfbox import udf\nsubstr = udf(lambda s, n: s[:n], result_type='STRING')\n").unwrap();
+    for mode in ["wasm", "native"] {
+        let (code, out, err) = sql(&[
+            "--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv",
+            "SELECT \"substr\"('abcdef', 2) AS mine, substr('abcdef', 2) AS builtin",
+        ]);
+        assert_eq!((code, out.as_str()), (0, "mine,builtin\nab,bcdef\n"), "{err}");
+        assert!(err.contains("UDF 'substr' has a name SQL treats specially"), "{err}");
+    }
+}
