@@ -136,7 +136,9 @@ impl FunctionSet {
         let path = path.as_ref();
         let source = std::fs::read_to_string(path)
             .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-        self.load_source(&path.display().to_string(), &source)
+        // Editors on Windows start UTF-8 files with a byte-order mark; Python's compile() rejects it.
+        let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
+        self.load_source(&path.display().to_string(), source)
     }
 
     /// Loads UDF source code; `filename` is what tracebacks and errors name.

@@ -261,3 +261,14 @@ fn a_udf_named_like_sql_syntax_is_reachable_quoted_and_warned_about() {
         assert!(err.contains("UDF 'substr' has a name SQL treats specially"), "{err}");
     }
 }
+
+#[test]
+fn udf_files_saved_with_a_byte_order_mark_and_crlf_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("windows.py");
+    std::fs::write(&file, "\u{feff}from udfbox import udf\r\ntwice = udf(lambda x: 2 * x, result_type='BIGINT')\r\n").unwrap();
+    for mode in ["wasm", "native"] {
+        let (code, out, err) = sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT twice(21) AS t"]);
+        assert_eq!((code, out.as_str()), (0, "t\n42\n"), "{err}");
+    }
+}
