@@ -16,18 +16,15 @@ fn sandbox(c: &mut Criterion) {
     // Make sure the cache holds this build's artifact, then time loading it.
     wasm::load_component(&engine).unwrap();
     println!("compiled artifact: {} bytes", std::fs::metadata(wasm::cache_path(&engine)).unwrap().len());
-    group.bench_function("load_cached_component", |bench| {
-        bench.iter(|| wasm::load_component(&engine).unwrap())
-    });
+    group.bench_function("load_cached_component", |bench| bench.iter(|| wasm::load_component(&engine).unwrap()));
     group.finish();
 
     let prepared = Prepared::get(false).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let limits = Limits::default();
     let mut group = c.benchmark_group("sandbox");
-    group.bench_function("instantiate", |bench| {
-        bench.iter(|| runtime.block_on(prepared.instantiate(&limits)).unwrap())
-    });
+    group
+        .bench_function("instantiate", |bench| bench.iter(|| runtime.block_on(prepared.instantiate(&limits)).unwrap()));
     group.finish();
 }
 

@@ -94,9 +94,8 @@ fn link_libpython() {
     // shared library outside the loader's default path, so record where it is.
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     let python = env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let output = Command::new(python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')"])
-        .output();
+    let output =
+        Command::new(python).args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')"]).output();
     if let Ok(output) = output {
         let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
         if !libdir.is_empty() {

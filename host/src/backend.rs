@@ -134,8 +134,8 @@ impl FunctionSet {
     /// Loads a UDF file from disk.
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> Result<Vec<FunctionInfo>> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let source =
+            std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         // Editors on Windows start UTF-8 files with a byte-order mark; Python's compile() rejects it.
         let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
         self.load_source(&path.display().to_string(), source)
@@ -151,9 +151,7 @@ impl FunctionSet {
             let result_type = arrow_type(&info.result_type)?;
             let input_types = match &info.input_types {
                 None => None,
-                Some(types) => Some(
-                    types.iter().map(|t| Ok((t.clone(), arrow_type(t)?))).collect::<Result<Vec<_>>>()?,
-                ),
+                Some(types) => Some(types.iter().map(|t| Ok((t.clone(), arrow_type(t)?))).collect::<Result<Vec<_>>>()?),
             };
             resolved.push(Function { info: info.clone(), result_type, input_types });
         }
@@ -227,10 +225,7 @@ impl FunctionSet {
         let result = result?;
         let array = wire::decode(&function.result_type, result).map_err(|e| bad_result(name, e))?;
         if array.len() != num_rows {
-            return Err(bad_result(
-                name,
-                format!("returned {} rows for a batch of {num_rows}", array.len()),
-            ));
+            return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
         }
         Ok(array)
     }

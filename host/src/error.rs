@@ -49,9 +49,7 @@ impl fmt::Display for UdfError {
                     write!(f, " (row {row} of the batch)")?;
                 }
             }
-            UdfErrorKind::BadResult => {
-                write!(f, "function '{function}' returned a bad result: {}", self.message)?
-            }
+            UdfErrorKind::BadResult => write!(f, "function '{function}' returned a bad result: {}", self.message)?,
             UdfErrorKind::BadRequest => write!(f, "function '{function}': {}", self.message)?,
         }
         let traceback = self.traceback.trim_end();

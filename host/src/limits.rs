@@ -31,10 +31,8 @@ impl Default for Limits {
 
 /// Parses a size such as `256MiB`, `1 GiB`, `512M` or `1048576` (bytes).
 pub fn parse_size(text: &str) -> Result<usize> {
-    let size: bytesize::ByteSize = text
-        .trim()
-        .parse()
-        .map_err(|e| Error::Invalid(format!("invalid size '{text}': {e} (e.g. 256MiB)")))?;
+    let size: bytesize::ByteSize =
+        text.trim().parse().map_err(|e| Error::Invalid(format!("invalid size '{text}': {e} (e.g. 256MiB)")))?;
     usize::try_from(size.as_u64()).map_err(|_| Error::Invalid(format!("size '{text}' is too large")))
 }
 
@@ -42,10 +40,10 @@ pub fn parse_size(text: &str) -> Result<usize> {
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds)
-            .map_err(|_| Error::Invalid(format!("invalid duration '{text}'")));
+        return Duration::try_from_secs_f64(seconds).map_err(|_| Error::Invalid(format!("invalid duration '{text}'")));
     }
-    humantime::parse_duration(text).map_err(|e| Error::Invalid(format!("invalid duration '{text}': {e} (e.g. 10s, 500ms)")))
+    humantime::parse_duration(text)
+        .map_err(|e| Error::Invalid(format!("invalid duration '{text}': {e} (e.g. 10s, 500ms)")))
 }
 
 #[cfg(test)]

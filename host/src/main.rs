@@ -127,7 +127,10 @@ fn main() -> ExitCode {
 fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
-        _ => Err(format!("invalid {flag} '{text}': expected {}", if flag == "--table" { "NAME=PATH" } else { "KEY=VALUE" })),
+        _ => Err(format!(
+            "invalid {flag} '{text}': expected {}",
+            if flag == "--table" { "NAME=PATH" } else { "KEY=VALUE" }
+        )),
     }
 }
 

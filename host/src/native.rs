@@ -36,10 +36,7 @@ const SOURCES: &[(&str, bool, &str)] = &[
 static RUNTIME_MODULE: PyOnceLock<std::result::Result<Py<PyModule>, String>> = PyOnceLock::new();
 
 fn native_error(py: Python<'_>, err: PyErr) -> Error {
-    let traceback = err
-        .traceback(py)
-        .and_then(|tb| tb.format().ok())
-        .unwrap_or_default();
+    let traceback = err.traceback(py).and_then(|tb| tb.format().ok()).unwrap_or_default();
     Error::Native(format!("{err}\n{traceback}").trim_end().to_string())
 }
 
@@ -65,15 +62,12 @@ fn install(py: Python<'_>) -> Result<Py<PyModule>> {
         } else {
             format!("<udfbox>/{}.py", name.replace('.', "/"))
         };
-        let compressed = zlib
-            .call_method1("compress", (PyBytes::new(py, source.as_bytes()),))
-            .map_err(|e| native_error(py, e))?;
+        let compressed =
+            zlib.call_method1("compress", (PyBytes::new(py, source.as_bytes()),)).map_err(|e| native_error(py, e))?;
         modules.set_item(*name, (*is_package, path, compressed)).map_err(|e| native_error(py, e))?;
     }
-    let finder = importer
-        .getattr("BundledStdlib")
-        .and_then(|cls| cls.call1((modules,)))
-        .map_err(|e| native_error(py, e))?;
+    let finder =
+        importer.getattr("BundledStdlib").and_then(|cls| cls.call1((modules,))).map_err(|e| native_error(py, e))?;
     let sys = py.import("sys").map_err(|e| native_error(py, e))?;
     sys.getattr("meta_path")
         .and_then(|meta_path| meta_path.call_method1("insert", (0, finder)))
@@ -110,7 +104,12 @@ impl NativeBackend {
         })
     }
 
-    fn invoke<'py>(&self, py: Python<'py>, method: &str, args: impl pyo3::call::PyCallArgs<'py>) -> Result<Bound<'py, PyAny>> {
+    fn invoke<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        args: impl pyo3::call::PyCallArgs<'py>,
+    ) -> Result<Bound<'py, PyAny>> {
         self.runtime.bind(py).call_method1(method, args).map_err(|err| udf_error(py, err))
     }
 }
@@ -214,8 +213,6 @@ impl Backend for NativeBackend {
     }
 
     fn take_output(&self) -> Result<String> {
-        Python::attach(|py| {
-            self.invoke(py, "take_output", ())?.extract().map_err(|e| native_error(py, e))
-        })
+        Python::attach(|py| self.invoke(py, "take_output", ())?.extract().map_err(|e| native_error(py, e)))
     }
 }

@@ -56,9 +56,8 @@ fn as_text(batch: &RecordBatch) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
-        let values: StringArray = (0..column.len())
-            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
-            .collect();
+        let values: StringArray =
+            (0..column.len()).map(|i| column.is_valid(i).then(|| formatter.value(i).to_string())).collect();
         fields.push(Field::new(field.name(), DataType::Utf8, true));
         columns.push(Arc::new(values));
     }

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
-use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
 use crate::backend::FunctionSet;
@@ -80,7 +80,8 @@ impl ScalarUDFImpl for PythonScalarUdf {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        let targets = self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let targets =
+            self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
         Ok(targets.into_iter().map(|(_, ty)| ty).collect())
     }
 
@@ -105,7 +106,9 @@ pub fn callable_unquoted(name: &str) -> bool {
         return false;
     }
     // After another select item, as in real queries (`minus` parses alone but not mid-list).
-    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, &format!("SELECT 0, {name}(1, 2)")) else { return false };
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, &format!("SELECT 0, {name}(1, 2)")) else {
+        return false;
+    };
     let [Statement::Query(query)] = statements.as_slice() else { return false };
     let SetExpr::Select(select) = query.body.as_ref() else { return false };
     matches!(select.projection.as_slice(), [_, SelectItem::UnnamedExpr(Expr::Function(f))]
@@ -179,7 +182,8 @@ pub fn udfbox_error(error: &DataFusionError) -> Option<&Error> {
                 return Some(found);
             }
         }
-        if let Some(arrow::error::ArrowError::ExternalError(inner)) = current.downcast_ref::<arrow::error::ArrowError>() {
+        if let Some(arrow::error::ArrowError::ExternalError(inner)) = current.downcast_ref::<arrow::error::ArrowError>()
+        {
             if let Some(found) = inner.downcast_ref::<Error>() {
                 return Some(found);
             }

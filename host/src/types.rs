@@ -53,9 +53,7 @@ pub fn udf_type_of(ty: &DataType) -> Option<(String, DataType)> {
         {
             (format!("DECIMAL({p}, {s})"), DataType::Decimal128(*p, *s))
         }
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-            ("STRING".into(), DataType::Utf8)
-        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => ("STRING".into(), DataType::Utf8),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
             ("BYTES".into(), DataType::Binary)
         }
@@ -280,8 +278,21 @@ mod tests {
     #[test]
     fn round_trips_through_arrow() {
         for text in [
-            "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL(10, 2)",
-            "STRING", "BYTES", "DATE", "TIME", "TIMESTAMP", "ARRAY<BIGINT>", "MAP<STRING, DOUBLE>",
+            "BOOLEAN",
+            "TINYINT",
+            "SMALLINT",
+            "INT",
+            "BIGINT",
+            "FLOAT",
+            "DOUBLE",
+            "DECIMAL(10, 2)",
+            "STRING",
+            "BYTES",
+            "DATE",
+            "TIME",
+            "TIMESTAMP",
+            "ARRAY<BIGINT>",
+            "MAP<STRING, DOUBLE>",
             "ROW<`a` INT, `b c` ARRAY<STRING>>",
         ] {
             let ty = arrow_type(text).unwrap();

@@ -322,16 +322,23 @@ impl WasmBackend {
         Ok(Self { jobs: Some(jobs), thread: Some(thread), output: Default::default() })
     }
 
-    /// Runs `f` on the sandbox thread and waits for its result; what UDFs printed meanwhile is
-    /// collected into `output`.
+    /// Runs guest code (`f`) on the sandbox thread and waits for its result; what UDFs printed
+    /// meanwhile is collected into `output`.
     fn run<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
-        let (reply, answer) = mpsc::sync_channel(1);
         let output = self.output.clone();
-        let job: Job = Box::new(move |host| {
+        self.on_thread(move |host| {
             let result = f(host);
             let printed = host.take_output();
             output.lock().unwrap_or_else(|e| e.into_inner()).push_str(&printed);
-            let _ = reply.send(result);
+            result
+        })
+    }
+
+    /// Runs `f` on the sandbox thread and waits for its result.
+    fn on_thread<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |host| {
+            let _ = reply.send(f(host));
         });
         let gone = || sandbox_error(None, "the sandbox thread has stopped");
         self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
@@ -349,7 +356,11 @@ impl Drop for WasmBackend {
 }
 
 /// Runs `future` on the sandbox's executor, for at most `limit`.
-fn within<F: std::future::Future>(executor: &tokio::runtime::Runtime, limit: Duration, future: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+fn within<F: std::future::Future>(
+    executor: &tokio::runtime::Runtime,
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
     executor.block_on(async move { tokio::time::timeout(limit, future).await })
 }
 
@@ -374,7 +385,8 @@ impl Host {
         let mut sandbox = self.runtime.block_on(self.prepared.instantiate(&self.limits))?;
         for (filename, source, params) in &self.loads {
             let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let replay = within(&self.runtime,
+            let replay = within(
+                &self.runtime,
                 self.limits.timeout,
                 runtime.call_load(&mut sandbox.store, filename, source, params),
             );
@@ -438,7 +450,11 @@ impl Host {
     }
 
     /// Turns the outcome of a guest call into a result; a failed sandbox is dropped.
-    fn finish<T>(&mut self, function: Option<&str>, outcome: Outcome<std::result::Result<T, wit::UdfError>>) -> Result<T> {
+    fn finish<T>(
+        &mut self,
+        function: Option<&str>,
+        outcome: Outcome<std::result::Result<T, wit::UdfError>>,
+    ) -> Result<T> {
         let Some(sandbox) = self.sandbox.as_mut() else { unreachable!("begin() made a sandbox") };
         let refused_memory = sandbox.store.data().limiter.refused;
         if let Some(fuel) = self.limits.fuel {
@@ -499,7 +515,12 @@ fn to_wit(column: WireColumn) -> wit::Column {
         nodes: column
             .nodes
             .into_iter()
-            .map(|n| wit::ArrayNode { length: n.length, null_count: n.null_count, validity: n.validity, buffers: n.buffers })
+            .map(|n| wit::ArrayNode {
+                length: n.length,
+                null_count: n.null_count,
+                validity: n.validity,
+                buffers: n.buffers,
+            })
             .collect(),
     }
 }
@@ -535,10 +556,7 @@ impl Backend for WasmBackend {
             let timeout = host.limits.timeout;
             let (executor, sandbox) = host.begin(false)?;
             let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(executor,
-                timeout,
-                runtime.call_load(&mut sandbox.store, &filename, &source, &params),
-            );
+            let outcome = within(executor, timeout, runtime.call_load(&mut sandbox.store, &filename, &source, &params));
             let infos = host.finish(None, outcome)?;
             host.loads.push((filename, source, params));
             Ok(infos
@@ -563,10 +581,7 @@ impl Backend for WasmBackend {
             let timeout = host.limits.timeout;
             let (executor, sandbox) = host.begin(true)?;
             let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(executor,
-                timeout,
-                runtime.call_call(&mut sandbox.store, &function, num_rows, &args),
-            );
+            let outcome = within(executor, timeout, runtime.call_call(&mut sandbox.store, &function, num_rows, &args));
             host.finish(Some(&function), outcome).map(from_wit)
         })
     }
@@ -589,10 +604,10 @@ impl Backend for WasmBackend {
     }
 
     fn fuel_used(&self) -> Option<u64> {
-        self.run(|host| Ok(host.fuel_used)).ok().flatten()
+        self.on_thread(|host| Ok(host.fuel_used)).ok().flatten()
     }
 
     fn memory_peak(&self) -> Option<usize> {
-        self.run(|host| Ok(host.sandbox.as_ref().map(|s| s.store.data().limiter.peak))).ok().flatten()
+        self.on_thread(|host| Ok(host.sandbox.as_ref().map(|s| s.store.data().limiter.peak))).ok().flatten()
     }
 }

@@ -84,9 +84,7 @@ pub fn pack(column: WireColumn) -> PackedColumn {
 }
 
 fn has_offsets(data: &ArrayData) -> bool {
-    data.offset() != 0
-        || data.nulls().is_some_and(|n| n.offset() != 0)
-        || data.child_data().iter().any(has_offsets)
+    data.offset() != 0 || data.nulls().is_some_and(|n| n.offset() != 0) || data.child_data().iter().any(has_offsets)
 }
 
 fn to_u32(n: usize, what: &str) -> Result<u32> {

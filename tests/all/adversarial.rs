@@ -32,14 +32,17 @@ fn attacks() -> Vec<Attack> {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "py"))
         // UDFBOX_ATTACK=name runs one attack, when working on it.
-        .filter(|p| std::env::var("UDFBOX_ATTACK").map_or(true, |only| p.file_stem().is_some_and(|s| s == only.as_str())))
+        .filter(|p| {
+            std::env::var("UDFBOX_ATTACK").map_or(true, |only| p.file_stem().is_some_and(|s| s == only.as_str()))
+        })
         .map(|path| {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             let source = std::fs::read_to_string(&path).unwrap();
             let header = |key: &str| {
                 source.lines().take_while(|l| l.starts_with('#')).find_map(|l| l.strip_prefix(&format!("# {key}: ")))
             };
-            let expect: String = header("expect").unwrap_or_else(|| panic!("{name}.py has no '# expect:' line")).to_string();
+            let expect: String =
+                header("expect").unwrap_or_else(|| panic!("{name}.py has no '# expect:' line")).to_string();
             assert!(header("attack").is_some(), "{name}.py has no '# attack:' line");
             // Attacks meant to time out get a short limit; every other attack a long one, so
             // that no outcome depends on how fast this machine is.
@@ -112,7 +115,8 @@ fn run(attack: &Attack) -> Result<(), String> {
                 Err(other) => return Err(format!("{}: the corrupted tenant failed untyped: {other}", attack.name)),
             }
         }
-        let good = set.call("good", &[one()], 1).map_err(|e| format!("{}: good call failed after: {e}", attack.name))?;
+        let good =
+            set.call("good", &[one()], 1).map_err(|e| format!("{}: good call failed after: {e}", attack.name))?;
         if good.as_ref() != &Int64Array::from(vec![2]) {
             return Err(format!("{}: good call returned {good:?}", attack.name));
         }
@@ -142,7 +146,13 @@ fn every_attack_is_contained() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{} of {} attacks not contained as expected:\n{}", failures.len(), attacks.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} attacks not contained as expected:\n{}",
+        failures.len(),
+        attacks.len(),
+        failures.join("\n")
+    );
 }
 
 /// Memory the guest keeps across calls (componentize-py keeps about one result's size per call)

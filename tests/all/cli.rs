@@ -47,7 +47,12 @@ fn output_to_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.csv");
     let (code, stdout, _) = sql(&[
-        "--udf", "udfs/add.py", "--format", "csv", "--output", path.to_str().unwrap(),
+        "--udf",
+        "udfs/add.py",
+        "--format",
+        "csv",
+        "--output",
+        path.to_str().unwrap(),
         "SELECT add_lambda(40, 2) AS answer",
     ]);
     assert_eq!((code, stdout.as_str()), (0, ""));
@@ -68,13 +73,17 @@ fn tables_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let batch = sample();
     let parquet = dir.path().join("t.parquet");
-    let mut writer =
-        datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), batch.schema(), None)
-            .unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&parquet).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     let ipc = dir.path().join("t.arrow");
-    let mut writer = arrow::ipc::writer::FileWriter::try_new(std::fs::File::create(&ipc).unwrap(), &batch.schema()).unwrap();
+    let mut writer =
+        arrow::ipc::writer::FileWriter::try_new(std::fs::File::create(&ipc).unwrap(), &batch.schema()).unwrap();
     writer.write(&batch).unwrap();
     writer.finish().unwrap();
     let jsonl = dir.path().join("t.jsonl");
@@ -87,7 +96,14 @@ fn tables_in_every_format() {
         for mode in ["wasm", "native"] {
             let table = format!("t={}", path.display());
             let (code, out, err) = sql(&[
-                "--mode", mode, "--udf", "udfs/strings.py", "--table", &table, "--format", "csv",
+                "--mode",
+                mode,
+                "--udf",
+                "udfs/strings.py",
+                "--table",
+                &table,
+                "--format",
+                "csv",
                 "SELECT id, initials(name) AS i, score * 2 AS s FROM t ORDER BY id",
             ]);
             assert_eq!(code, 0, "{}: {err}", path.display());
@@ -113,19 +129,28 @@ fn functions_lists_every_function() {
         assert!(found, "missing {cells:?} in\n{out}");
     }
     let (_, out, _) = udfbox(&["functions", "--udf", "udfs/vectorized.py", "--mode", "native"]);
-    assert!(out.contains("| vadd          | scalar | pandas    | (from call site) | BIGINT      | true          |"), "{out}");
+    assert!(
+        out.contains("| vadd          | scalar | pandas    | (from call site) | BIGINT      | true          |"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_udf_exception_names_function_type_message_and_user_lines() {
     for mode in ["wasm", "native"] {
         let (code, out, err) = sql(&[
-            "--mode", mode, "--udf", "udfs/errors/raises.py",
+            "--mode",
+            mode,
+            "--udf",
+            "udfs/errors/raises.py",
             "SELECT divide(a, b) FROM (VALUES (1, 1), (1, 0)) AS t(a, b)",
         ]);
         assert_ne!(code, 0);
         assert_eq!(out, "");
-        assert!(err.contains("error: function 'divide' raised ZeroDivisionError: division by zero (row 1 of the batch)"), "{err}");
+        assert!(
+            err.contains("error: function 'divide' raised ZeroDivisionError: division by zero (row 1 of the batch)"),
+            "{err}"
+        );
         assert!(err.contains("File \"udfs/errors/raises.py\", line 10, in divide"), "{err}");
         assert!(err.contains("    return ratio(a, b)"), "{err}");
         assert!(err.contains("File \"udfs/errors/raises.py\", line 5, in ratio"), "{err}");
@@ -136,15 +161,29 @@ fn a_udf_exception_names_function_type_message_and_user_lines() {
 fn a_bad_result_names_function_and_row() {
     for mode in ["wasm", "native"] {
         let (code, _, err) = sql(&[
-            "--mode", mode, "--udf", "udfs/errors/wrong_type.py", "SELECT label(value) FROM generate_series(1, 5)",
+            "--mode",
+            mode,
+            "--udf",
+            "udfs/errors/wrong_type.py",
+            "SELECT label(value) FROM generate_series(1, 5)",
         ]);
         assert_ne!(code, 0);
-        assert!(err.contains("error: function 'label' returned a bad result: row 2: expected BIGINT, got str 'many'"), "{err}");
+        assert!(
+            err.contains("error: function 'label' returned a bad result: row 2: expected BIGINT, got str 'many'"),
+            "{err}"
+        );
         let (code, _, err) = sql(&[
-            "--mode", mode, "--udf", "udfs/errors/wrong_length.py", "SELECT first_two(value) FROM generate_series(1, 5)",
+            "--mode",
+            mode,
+            "--udf",
+            "udfs/errors/wrong_length.py",
+            "SELECT first_two(value) FROM generate_series(1, 5)",
         ]);
         assert_ne!(code, 0);
-        assert!(err.contains("function 'first_two' returned a bad result: returned 2 values for a batch of 5 rows"), "{err}");
+        assert!(
+            err.contains("function 'first_two' returned a bad result: returned 2 values for a batch of 5 rows"),
+            "{err}"
+        );
     }
 }
 
@@ -163,10 +202,19 @@ fn one_line_errors() {
     let cases: [(&[&str], &str); 7] = [
         (&["--table", "t=udfs/data/missing.csv", "SELECT 1"], "error: table file not found: udfs/data/missing.csv"),
         (&["--table", "people", "SELECT 1"], "error: invalid --table 'people': expected NAME=PATH"),
-        (&["--table", "=udfs/data/people.csv", "SELECT 1"], "error: invalid --table '=udfs/data/people.csv': expected NAME=PATH"),
+        (
+            &["--table", "=udfs/data/people.csv", "SELECT 1"],
+            "error: invalid --table '=udfs/data/people.csv': expected NAME=PATH",
+        ),
         (&["--param", "novalue", "SELECT 1"], "error: invalid --param 'novalue': expected KEY=VALUE"),
-        (&["--udf", "udfs/missing.py", "SELECT 1"], "error: cannot read udfs/missing.py: No such file or directory (os error 2)"),
-        (&["--table", "t=udfs/demo.sql", "SELECT 1"], "error: cannot tell the format of udfs/demo.sql: use .csv, .parquet, .json/.jsonl/.ndjson or .arrow/.ipc"),
+        (
+            &["--udf", "udfs/missing.py", "SELECT 1"],
+            "error: cannot read udfs/missing.py: No such file or directory (os error 2)",
+        ),
+        (
+            &["--table", "t=udfs/demo.sql", "SELECT 1"],
+            "error: cannot tell the format of udfs/demo.sql: use .csv, .parquet, .json/.jsonl/.ndjson or .arrow/.ipc",
+        ),
         (&["SELECT no_such_function(1)"], "error: Error during planning: Invalid function 'no_such_function'."),
     ];
     for (args, expected) in cases {
@@ -196,7 +244,8 @@ fn print_output_reaches_the_log_tagged_with_the_function() {
     )
     .unwrap();
     for mode in ["wasm", "native"] {
-        let (code, out, err) = sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT chatty(7) AS c"]);
+        let (code, out, err) =
+            sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT chatty(7) AS c"]);
         assert_eq!((code, out.as_str()), (0, "c\n7\n"));
         assert!(err.contains("[udf chatty] seen 7"), "{err}");
         assert!(err.contains("[udf chatty] WARNING root: careful"), "{err}");
@@ -217,10 +266,18 @@ fn limits_from_the_command_line() {
 
     let (code, _, err) = sql(&["--udf", "udfs/add.py", "--memory-limit", "1MiB", "SELECT 1"]);
     assert_ne!(code, 0);
-    assert!(err.trim().ends_with("the memory limit of 1048576 bytes is below what the sandbox needs to start"), "{err}");
+    assert!(
+        err.trim().ends_with("the memory limit of 1048576 bytes is below what the sandbox needs to start"),
+        "{err}"
+    );
 
     let (code, out, err) = sql(&[
-        "--udf", "udfs/add.py", "--fuel", "100000000", "--format", "csv",
+        "--udf",
+        "udfs/add.py",
+        "--fuel",
+        "100000000",
+        "--format",
+        "csv",
         "SELECT add_lambda(v, v) AS s FROM (VALUES (1), (2)) AS t(v)",
     ]);
     assert_eq!((code, out.as_str()), (0, "s\n2\n4\n"), "{err}");
@@ -232,7 +289,13 @@ fn limits_from_the_command_line() {
         .unwrap();
     assert!(used > 0 && used < 100_000_000);
 
-    let (code, _, err) = sql(&["--udf", "udfs/adversarial/fuel_burn.py", "--fuel", "1000000", "SELECT attack(v) FROM (VALUES (1)) AS t(v)"]);
+    let (code, _, err) = sql(&[
+        "--udf",
+        "udfs/adversarial/fuel_burn.py",
+        "--fuel",
+        "1000000",
+        "SELECT attack(v) FROM (VALUES (1)) AS t(v)",
+    ]);
     assert_ne!(code, 0);
     assert_eq!(err.trim(), "error: function 'attack' ran out of fuel after 1000000 units");
 
@@ -254,7 +317,12 @@ fn a_udf_named_like_sql_syntax_is_reachable_quoted_and_warned_about() {
     std::fs::write(&file, "from udfbox import udf\nsubstr = udf(lambda s, n: s[:n], result_type='STRING')\n").unwrap();
     for mode in ["wasm", "native"] {
         let (code, out, err) = sql(&[
-            "--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv",
+            "--mode",
+            mode,
+            "--udf",
+            file.to_str().unwrap(),
+            "--format",
+            "csv",
             "SELECT \"substr\"('abcdef', 2) AS mine, substr('abcdef', 2) AS builtin",
         ]);
         assert_eq!((code, out.as_str()), (0, "mine,builtin\nab,bcdef\n"), "{err}");
@@ -266,9 +334,11 @@ fn a_udf_named_like_sql_syntax_is_reachable_quoted_and_warned_about() {
 fn udf_files_saved_with_a_byte_order_mark_and_crlf_load() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("windows.py");
-    std::fs::write(&file, "\u{feff}from udfbox import udf\r\ntwice = udf(lambda x: 2 * x, result_type='BIGINT')\r\n").unwrap();
+    std::fs::write(&file, "\u{feff}from udfbox import udf\r\ntwice = udf(lambda x: 2 * x, result_type='BIGINT')\r\n")
+        .unwrap();
     for mode in ["wasm", "native"] {
-        let (code, out, err) = sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT twice(21) AS t"]);
+        let (code, out, err) =
+            sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT twice(21) AS t"]);
         assert_eq!((code, out.as_str()), (0, "t\n42\n"), "{err}");
     }
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
-    Int16Array, Int32Array, Int64Array, Int64Builder, Int8Array, ListArray, MapBuilder, RecordBatch,
-    StringArray, StringBuilder, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, Int64Builder, Int8Array, ListArray, MapBuilder, RecordBatch, StringArray, StringBuilder,
+    StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Int64Type};
@@ -148,14 +148,7 @@ async fn python_sees_the_values_pyflink_passes() {
         ("bin", ["b'\\x00\\xff'", "None", "b''"]),
         ("d", ["datetime.date(2024, 2, 29)", "None", "datetime.date(1969, 12, 31)"]),
         ("tm", ["datetime.time(12, 34, 56, 789000)", "None", "datetime.time(0, 0)"]),
-        (
-            "ts",
-            [
-                "datetime.datetime(2024, 1, 2, 3, 4, 5, 678901)",
-                "None",
-                "datetime.datetime(1960, 1, 1, 0, 0)",
-            ],
-        ),
+        ("ts", ["datetime.datetime(2024, 1, 2, 3, 4, 5, 678901)", "None", "datetime.datetime(1960, 1, 1, 0, 0)"]),
         ("arr", ["[1, None, 3]", "None", "[]"]),
         ("m", ["{'a': 1, 'b': None}", "None", "{}"]),
         ("r", ["Row(x=1, y='p')", "None", "Row(x=None, y='q')"]),

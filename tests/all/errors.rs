@@ -75,7 +75,8 @@ fn load_failures_and_invalid_registrations() {
         assert!(e.message.contains("udf <lambda> needs a result_type"), "{mode}: {}", e.message);
 
         let mut set = function_set(mode, "from udfbox import udf\nf = udf(lambda: 1, result_type='BIGINT')\n").unwrap();
-        let e = udf_error(set.load_source("other.py", "from udfbox import udf\nf = udf(lambda: 2, result_type='INT')\n"));
+        let e =
+            udf_error(set.load_source("other.py", "from udfbox import udf\nf = udf(lambda: 2, result_type='INT')\n"));
         assert_eq!(e.message, "function 'f' in other.py is already defined in test_udfs.py", "{mode}");
 
         let e = udf_error(function_set(mode, "from udfbox import udf\nf = udf(lambda: 1, result_type='LONG')\n"));

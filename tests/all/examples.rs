@@ -25,7 +25,8 @@ fn parse(name: &str, source: &str) -> Example {
     }
     let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let list = |key: &str| {
-        get(key).map_or_else(Vec::new, |v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        get(key)
+            .map_or_else(Vec::new, |v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
     };
     Example {
         name: name.to_string(),
@@ -56,8 +57,9 @@ fn every_example_gives_its_expected_output_in_both_modes() {
     assert!(examples.len() >= 5, "examples went missing");
     for example in examples {
         let expected_path = repo_root().join(format!("udfs/expected/{}.csv", example.name));
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} is missing: every example needs its expected output", expected_path.display()));
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!("{} is missing: every example needs its expected output", expected_path.display())
+        });
         let file = format!("udfs/{}.py", example.name);
         for mode in ["wasm", "native"] {
             let mut args = vec!["sql", "--mode", mode, "--format", "csv", "--udf", &file];
@@ -78,8 +80,16 @@ fn every_example_gives_its_expected_output_in_both_modes() {
 
 /// The README's demo command runs `scripts/demo`, which runs this query with these files.
 const DEMO_ARGS: [&str; 10] = [
-    "--udf", "udfs/strings.py", "--udf", "udfs/types.py", "--udf", "udfs/vectorized.py",
-    "--table", "people=udfs/data/people.csv", "--table", "orders=udfs/data/orders.csv",
+    "--udf",
+    "udfs/strings.py",
+    "--udf",
+    "udfs/types.py",
+    "--udf",
+    "udfs/vectorized.py",
+    "--table",
+    "people=udfs/data/people.csv",
+    "--table",
+    "orders=udfs/data/orders.csv",
 ];
 
 #[test]

@@ -70,8 +70,17 @@ async fn registration_names_and_metadata() {
         assert_eq!(
             names,
             [
-                "addOne", "add_callable", "add_class", "add_function", "add_inferred", "add_lambda",
-                "add_partial", "constant", "negate", "opposite", "triple"
+                "addOne",
+                "add_callable",
+                "add_class",
+                "add_function",
+                "add_inferred",
+                "add_lambda",
+                "add_partial",
+                "constant",
+                "negate",
+                "opposite",
+                "triple"
             ],
             "{mode}"
         );

@@ -58,12 +58,6 @@ async fn many_batches_and_mixed_case_names() {
 
 #[tokio::test]
 async fn empty_input_and_null_literals() {
-    check(
-        UDFS,
-        None,
-        "SELECT add(n, 1) AS r FROM (VALUES (1)) AS x(n) WHERE n > 5",
-        "r",
-    )
-    .await;
+    check(UDFS, None, "SELECT add(n, 1) AS r FROM (VALUES (1)) AS x(n) WHERE n > 5", "r").await;
     check(UDFS, None, "SELECT add(NULL, 1) AS r, shout(NULL) AS s", "r,s\n,").await;
 }
