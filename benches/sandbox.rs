@@ -24,7 +24,7 @@ fn sandbox(c: &mut Criterion) {
     let limits = Limits::default();
     let mut group = c.benchmark_group("sandbox");
     group
-        .bench_function("instantiate", |bench| bench.iter(|| runtime.block_on(prepared.instantiate(&limits)).unwrap()));
+        .bench_function("instantiate", |bench| bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None)).unwrap()));
     group.finish();
 }
 

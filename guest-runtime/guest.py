@@ -28,7 +28,8 @@ import pyflink.table  # noqa: E402,F401
 import pyflink.table.types  # noqa: E402,F401
 import pyflink.table.udf  # noqa: E402,F401
 
-_RUNTIME = _runtime.Runtime()
+# `/deps` exists only when the host granted a read-only dependency directory (`--deps`).
+_RUNTIME = _runtime.Runtime(deps_dir="/deps")
 _KINDS = {
     "syntax": wit.ErrorKind.SYNTAX,
     "load": wit.ErrorKind.LOAD,
@@ -38,39 +39,67 @@ _KINDS = {
 }
 
 
-def _err(error):
-    return Err(wit.UdfError(_KINDS[error.kind], error.function, error.row, error.exception_type,
-                            error.message, error.traceback))
+def _wit_error(error):
+    """The error for the host. Its traceback is released here: a traceback's frames form a cycle
+    with the exception, which only the cyclic GC would break, at some later call, freeing the
+    values those frames hold then; a deep structure left by a hostile UDF would fail that later
+    call instead of this one."""
+    seen = set()
+    exc = error
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__context__ or exc.__cause__
+    return wit.UdfError(_KINDS[error.kind], error.function, error.row, error.exception_type,
+                        error.message, error.traceback)
+
 
 
 class Runtime(exports.Runtime):
+    # Each method turns a UdfError into plain data, drops its frames (see `_wit_error`) and
+    # raises `Err` after its `except` block, not inside it, where `Err` would keep the error as
+    # its __context__.
+
     def load(self, filename, source, params):
         try:
             infos = _RUNTIME.load(filename, source, params)
         except _runtime.UdfError as error:
-            raise _err(error) from None
-        return [wit.FunctionInfo(*info) for info in infos]
+            failure = _wit_error(error)
+        else:
+            return [wit.FunctionInfo(*info) for info in infos]
+        raise Err(failure)
 
-    def call(self, function, num_rows, args):
+    def call(self, function, num_rows, args, on_error):
         try:
-            type_text, nodes, spans, data = _RUNTIME.call(
+            type_text, nodes, spans, data, failed, first = _RUNTIME.call(
                 function, num_rows,
                 [(c.data_type, [(n.length, n.null_count, n.validity, n.buffers) for n in c.nodes])
-                 for c in args])
+                 for c in args],
+                on_error == wit.ErrorPolicy.NULL)
         except _runtime.UdfError as error:
-            raise _err(error) from None
-        return wit.PackedColumn(
+            failure = _wit_error(error)
+        else:
+            return self._result(type_text, nodes, spans, data, failed, first)
+        raise Err(failure)
+
+    @staticmethod
+    def _result(type_text, nodes, spans, data, failed, first):
+        column = wit.PackedColumn(
             type_text,
-            [wit.PackedNode(length, null_count, wit.Span(*validity), first, count)
-             for length, null_count, validity, first, count in nodes],
+            [wit.PackedNode(length, null_count, wit.Span(*validity), first_buffer, count)
+             for length, null_count, validity, first_buffer, count in nodes],
             [wit.Span(*span) for span in spans],
             data)
+        return wit.CallResult(column, failed, None if first is None else _wit_error(first))
 
     def close(self):
         try:
             _RUNTIME.close()
         except _runtime.UdfError as error:
-            raise _err(error) from None
+            failure = _wit_error(error)
+        else:
+            return
+        raise Err(failure)
 
     def take_output(self):
         return _RUNTIME.take_output()

@@ -8,6 +8,7 @@ from .row import Row
 from .series import Series
 from .types import DataType, DataTypes
 from .udf import FunctionContext, ScalarFunction, UserDefinedFunction, udf
+from .runtime import deps_dir
 
 __all__ = ["DataType", "DataTypes", "FunctionContext", "Row", "ScalarFunction", "Series",
-           "UserDefinedFunction", "udf"]
+           "UserDefinedFunction", "deps_dir", "udf"]

@@ -4,8 +4,11 @@ The wasm guest (``guest.py``) and the native backend (pyo3) call the same ``Runt
 plain Python values, so the two modes share every line of semantics. Errors leave as ``UdfError``.
 """
 
+import builtins
+import importlib
 import linecache
 import logging
+import os
 import random
 import sys
 import traceback
@@ -15,7 +18,7 @@ from .arrow import BadValue, decode_column, encode_column
 from .series import Series
 from .udf import FunctionContext, UserDefinedFunctionWrapper
 
-__all__ = ["Runtime", "UdfError"]
+__all__ = ["Runtime", "UdfError", "deps_dir"]
 
 MAX_MESSAGE_CHARS = 4096
 MAX_TRACEBACK_CHARS = 16384
@@ -123,6 +126,54 @@ class _Output:
         return text
 
 
+_DEPS_DIR = None
+
+
+def deps_dir():
+    """The read-only dependency directory granted to this tenant (``--deps``), or ``None``.
+
+    In the sandbox it is ``/deps``; natively it is the host path. Relative paths given to
+    ``open()`` in a UDF file resolve in it, so ``open("model.pkl", "rb")`` reads ``model.pkl``
+    from there in both modes."""
+    return _DEPS_DIR
+
+
+def _open_in(directory):
+    """``open`` for UDF files: a relative path is read from the dependency directory."""
+
+    def open(file, *args, **kwargs):  # noqa: A001 (shadows the builtin on purpose)
+        if isinstance(file, (str, bytes, os.PathLike)):
+            path = os.fspath(file)
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if not os.path.isabs(path):
+                file = os.path.join(directory, path)
+        return builtins.open(file, *args, **kwargs)
+
+    return open
+
+
+class _Failures:
+    """Rows that failed under the ``null`` error policy: how many, and the first error."""
+
+    def __init__(self):
+        self.count = 0
+        self.first = None
+
+    def add(self, error):
+        self.count += 1
+        if self.first is None:
+            # Keep the message, not the frames (and the values they hold).
+            error.__traceback__ = error.__context__ = error.__cause__ = None
+            self.first = error
+
+    def all_rows(self, error, num_rows):
+        """The whole batch failed at once (a vectorized function, a bad result column)."""
+        self.add(error)
+        self.count = num_rows
+        return [None] * num_rows
+
+
 class _Redirect:
     def __init__(self, sink):
         self.sink = sink
@@ -137,7 +188,11 @@ class _Redirect:
 
 
 class Runtime:
-    def __init__(self):
+    def __init__(self, deps_dir=None):
+        """``deps_dir``: the dependency directory, used when it exists (the sandbox passes
+        ``/deps``, which exists only when the host granted one)."""
+        self._deps_wanted = deps_dir
+        self._deps_checked = False
         self._functions = {}      # registered name -> wrapper
         self._origins = {}        # registered name -> file it came from
         self._files = set()       # user files, whose frames tracebacks keep
@@ -176,6 +231,7 @@ class Runtime:
             random.seed()
             self._reseeded = True
         self._params.update(dict(params))
+        self._attach_deps()
         try:
             code = compile(source, filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
@@ -193,6 +249,8 @@ class Runtime:
         module_name = "_udf_%d_%s" % (self._loaded, "".join(c if c.isalnum() else "_" for c in stem))
         module = types.ModuleType(module_name)
         module.__file__ = filename
+        if _DEPS_DIR is not None:
+            module.open = _open_in(_DEPS_DIR)
         sys.modules[module_name] = module
         try:
             with _Redirect(self._output):
@@ -200,6 +258,21 @@ class Runtime:
         except BaseException as exc:
             raise self._user_error("load", exc, context="loading %s" % filename) from None
         return self._register(filename, module)
+
+    def _attach_deps(self):
+        """Puts the dependency directory, if there is one, on the import path (once)."""
+        global _DEPS_DIR
+        if self._deps_checked:
+            return
+        self._deps_checked = True
+        path = self._deps_wanted
+        if path is None or not os.path.isdir(path):
+            return
+        _DEPS_DIR = path
+        if path not in sys.path:
+            # After the bundled stdlib (a meta-path finder), before anything else on the path.
+            sys.path.insert(0, path)
+        importlib.invalidate_caches()
 
     def _register(self, filename, module):
         found = {}
@@ -232,9 +305,11 @@ class Runtime:
 
     # -- calling -----------------------------------------------------------------------------
 
-    def call(self, name, num_rows, args):
+    def call(self, name, num_rows, args, null_on_error=False):
         """Calls function ``name`` over one batch; ``args`` are ``(type, nodes)`` columns. The
-        result is packed: ``(type, nodes, spans, data)`` (see ``pack``)."""
+        result is ``(type, nodes, spans, data, failed_rows, first_failure)``: the column packed
+        (see ``pack``), then, under the ``null`` error policy (``null_on_error``), how many rows
+        failed and became NULL and the first ``UdfError`` among them."""
         fn = self._functions.get(name)
         if fn is None:
             raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
@@ -256,34 +331,71 @@ class Runtime:
                     fn.open(FunctionContext(self._params))
                 except BaseException as exc:
                     raise self._user_error("exception", exc, name, context="open()") from None
-            if fn.func_type == "pandas":
-                values = self._call_vectorized(name, fn, columns, num_rows)
-            else:
-                values = self._call_rows(name, fn, columns, num_rows)
+            failures = _Failures() if null_on_error else None
+            try:
+                if fn.func_type == "pandas":
+                    values = self._call_vectorized(name, fn, columns, num_rows)
+                else:
+                    values = self._call_rows(name, fn, columns, num_rows, failures)
+            except UdfError as error:
+                if failures is None:
+                    raise
+                values = failures.all_rows(error, num_rows)
+            try:
+                nodes = self._encode(name, fn.result_type, values, failures)
+            except UdfError as error:
+                if failures is None:
+                    raise
+                nodes = self._encode(name, fn.result_type, failures.all_rows(error, num_rows), None)
+        packed_nodes, spans, data = pack(nodes)
+        failed, first = (0, None) if failures is None else (failures.count, failures.first)
+        return str(fn.result_type), packed_nodes, spans, data, failed, first
+
+    def _encode(self, name, result_type, values, failures):
+        """Encodes the result column. With ``failures`` (the null policy) a value that does not
+        fit the type becomes NULL instead of failing the batch."""
         try:
-            with _Redirect(self._output):
-                nodes = encode_column(fn.result_type, values)
+            return encode_column(result_type, values)
         except BadValue as exc:
-            raise UdfError("bad-result", "%s%s" % (
+            error = UdfError("bad-result", "%s%s" % (
                 "" if exc.row is None else "row %d: " % exc.row, exc.message),
-                "TypeError", name, exc.row) from None
+                "TypeError", name, exc.row)
+            if failures is None or exc.row is None:
+                raise error from None
         except BaseException as exc:
             # A result object whose own methods raise (a hostile __len__, __iter__, ...).
             raise self._user_error("bad-result", exc, name, context="converting the result") from None
-        packed_nodes, spans, data = pack(nodes)
-        return str(fn.result_type), packed_nodes, spans, data
+        # Null policy: find every row that does not encode on its own, then encode once more.
+        cleaned = list(values)
+        for row, value in enumerate(cleaned):
+            if value is None:
+                continue
+            try:
+                encode_column(result_type, [value])
+            except BaseException as exc:
+                cleaned[row] = None
+                message = exc.message if isinstance(exc, BadValue) else _safe_str(exc)
+                failures.add(UdfError("bad-result", "row %d: %s" % (row, _clip(message, MAX_MESSAGE_CHARS)),
+                                      "TypeError", name, row))
+        return encode_column(result_type, cleaned)
 
-    def _call_rows(self, name, fn, columns, num_rows):
+    def _call_rows(self, name, fn, columns, num_rows, failures=None):
         call = fn._call
         out = []
         append = out.append
+        rows = zip(*columns) if columns else (() for _ in range(num_rows))
+        if failures is not None:
+            for row in rows:
+                try:
+                    value = call(*row)
+                except BaseException as exc:
+                    value = None
+                    failures.add(self._user_error("exception", exc, name, len(out)))
+                append(value)
+            return out
         try:
-            if columns:
-                for row in zip(*columns):
-                    append(call(*row))
-            else:
-                for _ in range(num_rows):
-                    append(call())
+            for row in rows:
+                append(call(*row))
         except BaseException as exc:
             raise self._user_error("exception", exc, name, len(out)) from None
         return out

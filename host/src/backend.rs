@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
@@ -52,25 +52,67 @@ pub struct FunctionInfo {
     pub deterministic: bool,
 }
 
+/// What happens to a row whose UDF call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ErrorPolicy {
+    /// The query fails with the error (the default).
+    #[default]
+    Fail,
+    /// The row's result becomes NULL and the error is reported (logged, and counted in
+    /// [`FunctionSet::failures`]). An exception or a bad value nulls its own row; a fault that
+    /// ends the sandbox (timeout, memory, stack, fuel) cannot be pinned to a row, so it nulls
+    /// the whole batch it happened in.
+    Null,
+}
+
+impl fmt::Display for ErrorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorPolicy::Fail => "fail",
+            ErrorPolicy::Null => "null",
+        })
+    }
+}
+
+/// What one boundary crossing came to: its result, what UDFs printed meanwhile, and the fuel it
+/// used when the backend meters fuel.
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub result: Result<T>,
+    pub output: String,
+    pub fuel_used: Option<u64>,
+}
+
+impl<T> Reply<T> {
+    pub fn failed(error: Error) -> Self {
+        Self { result: Err(error), output: String::new(), fuel_used: None }
+    }
+}
+
+/// A batch call's result.
+#[derive(Debug)]
+pub struct CallResult {
+    pub column: PackedColumn,
+    /// Rows that failed and became NULL (the `null` error policy).
+    pub failed_rows: u32,
+    /// The first of those failures.
+    pub first_failure: Option<UdfError>,
+}
+
 /// A Python runtime that UDF files are loaded into and functions called in.
 ///
 /// Implementations: [`crate::wasm::WasmBackend`] and [`crate::native::NativeBackend`]. Every
-/// method is one boundary crossing; `call` carries a whole batch.
+/// method is one boundary crossing; `call` carries a whole batch. Methods may be called from
+/// several threads at once.
 pub trait Backend: Send + Sync {
     fn mode(&self) -> Mode;
     /// Runs a UDF file's source; `params` are the job parameters for `FunctionContext`.
-    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>>;
+    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>>;
     /// Calls `function` once over `num_rows` rows.
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn>;
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult>;
     /// Calls `close()` on every opened function.
-    fn close(&self) -> Result<()>;
-    /// Returns and clears what UDFs printed since the last call.
-    fn take_output(&self) -> Result<String>;
-    /// Fuel the last call used, when the backend meters fuel.
-    fn fuel_used(&self) -> Option<u64> {
-        None
-    }
-    /// The most linear memory the current sandbox has grown to, in bytes (wasm only).
+    fn close(&self) -> Reply<()>;
+    /// The most linear memory a sandbox has grown to, in bytes (wasm only).
     fn memory_peak(&self) -> Option<usize> {
         None
     }
@@ -84,6 +126,24 @@ pub struct Options {
     pub params: Vec<(String, String)>,
     /// Resource limits of the sandbox (wasm mode only).
     pub limits: Limits,
+    /// A directory of pure-Python packages and resource files the UDFs may import and read,
+    /// never write: `/deps` in the sandbox (read-only), on `sys.path` in both modes. Relative
+    /// paths given to `open()` in a UDF file resolve in it. `None` (the default) grants nothing.
+    pub deps: Option<PathBuf>,
+    /// What a failing row does, for functions without an entry in `error_policies`.
+    pub on_error: ErrorPolicy,
+    /// Error policy per function name.
+    pub error_policies: BTreeMap<String, ErrorPolicy>,
+    /// A name for logs: output and warnings of this set's UDFs are tagged with it.
+    pub tenant: Option<String>,
+}
+
+/// Rows a function's failures turned into NULLs (the `null` error policy).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failures {
+    pub rows: u64,
+    /// The first failure, as its message.
+    pub first: String,
 }
 
 /// A registered function with its Arrow types resolved.
@@ -95,13 +155,16 @@ pub struct Function {
     pub input_types: Option<Vec<(String, DataType)>>,
 }
 
-/// The functions of one or more UDF files, loaded into one Python runtime.
+/// The functions of one or more UDF files, loaded into one Python runtime: in wasm mode, a
+/// pool of sandboxes of their own. One set per tenant isolates tenants from each other.
 pub struct FunctionSet {
     backend: Box<dyn Backend>,
     options: Options,
     functions: BTreeMap<String, Function>,
     /// Fuel used per function so far (metered sandboxes only).
-    fuel: std::sync::Mutex<BTreeMap<String, u64>>,
+    fuel: Mutex<BTreeMap<String, u64>>,
+    /// Rows nulled per function under the `null` error policy.
+    failures: Mutex<BTreeMap<String, Failures>>,
 }
 
 impl fmt::Debug for FunctionSet {
@@ -116,15 +179,44 @@ impl fmt::Debug for FunctionSet {
 impl FunctionSet {
     /// Starts an empty runtime in the given mode.
     pub fn new(options: Options) -> Result<Self> {
+        if let Some(deps) = &options.deps {
+            if !deps.is_dir() {
+                return Err(Error::Io {
+                    path: deps.display().to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+                });
+            }
+        }
         let backend: Box<dyn Backend> = match options.mode {
             #[cfg(feature = "wasm")]
-            Mode::Wasm => Box::new(crate::wasm::WasmBackend::new(options.limits.clone())?),
+            Mode::Wasm => Box::new(crate::wasm::WasmBackend::new(options.limits.clone(), options.deps.clone())?),
             #[cfg(feature = "native")]
-            Mode::Native => Box::new(crate::native::NativeBackend::new()?),
+            Mode::Native => Box::new(crate::native::NativeBackend::new(options.deps.as_deref())?),
             #[allow(unreachable_patterns, reason = "when a backend feature is off")]
             mode => return Err(Error::Invalid(format!("udfbox was built without the {mode} backend"))),
         };
-        Ok(Self { backend, options, functions: BTreeMap::new(), fuel: Default::default() })
+        Ok(Self {
+            backend,
+            options,
+            functions: BTreeMap::new(),
+            fuel: Default::default(),
+            failures: Default::default(),
+        })
+    }
+
+    /// The options the set was made with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The error policy of function `name`.
+    pub fn error_policy(&self, name: &str) -> ErrorPolicy {
+        self.options.error_policies.get(name).copied().unwrap_or(self.options.on_error)
+    }
+
+    /// Sets the error policy of function `name` (it need not be loaded yet).
+    pub fn set_error_policy(&mut self, name: &str, policy: ErrorPolicy) {
+        self.options.error_policies.insert(name.to_string(), policy);
     }
 
     pub fn mode(&self) -> Mode {
@@ -143,9 +235,9 @@ impl FunctionSet {
 
     /// Loads UDF source code; `filename` is what tracebacks and errors name.
     pub fn load_source(&mut self, filename: &str, source: &str) -> Result<Vec<FunctionInfo>> {
-        let result = self.backend.load(filename, source, &self.options.params);
-        self.forward_output(None);
-        let infos = result?;
+        let reply = self.backend.load(filename, source, &self.options.params);
+        self.forward_output(None, &reply.output);
+        let infos = reply.result?;
         let mut resolved = Vec::with_capacity(infos.len());
         for info in &infos {
             let result_type = arrow_type(&info.result_type)?;
@@ -214,20 +306,55 @@ impl FunctionSet {
             let array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
             columns.push(wire::encode(udf_type, &array)?);
         }
-        let result = self.backend.call(name, num_rows, columns);
-        if self.options.limits.fuel.is_some() {
-            if let Some(used) = self.backend.fuel_used() {
-                let mut fuel = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
-                *fuel.entry(name.to_string()).or_default() += used;
+        let policy = self.error_policy(name);
+        let reply = self.backend.call(name, num_rows, columns, policy);
+        if let Some(used) = reply.fuel_used.filter(|_| self.options.limits.fuel.is_some()) {
+            *self.fuel.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default() += used;
+        }
+        self.forward_output(Some(name), &reply.output);
+        let decoded = reply.result.and_then(|result| {
+            let array = wire::decode(&function.result_type, result.column).map_err(|e| bad_result(name, e))?;
+            if array.len() != num_rows {
+                return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
             }
+            Ok((array, result.failed_rows, result.first_failure))
+        });
+        match decoded {
+            Ok((array, 0, _)) => Ok(array),
+            Ok((array, failed, first)) => {
+                let first = first.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+                self.note_failures(name, u64::from(failed), num_rows, first);
+                Ok(array)
+            }
+            Err(error) if policy == ErrorPolicy::Null && nullable(&error) => {
+                self.note_failures(name, num_rows as u64, num_rows, error.to_string());
+                Ok(new_null_array(&function.result_type, num_rows))
+            }
+            Err(error) => Err(error),
         }
-        self.forward_output(Some(name));
-        let result = result?;
-        let array = wire::decode(&function.result_type, result).map_err(|e| bad_result(name, e))?;
-        if array.len() != num_rows {
-            return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
+    }
+
+    /// Counts rows nulled by the `null` policy; the first batch with failures is logged as a
+    /// warning, later ones at debug level (a bad function must not flood the log).
+    fn note_failures(&self, name: &str, rows: u64, num_rows: usize, first: String) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = failures.entry(name.to_string()).or_default();
+        let tenant = self.tenant_tag();
+        if entry.rows == 0 {
+            tracing::warn!(
+                target: "udfbox::udf",
+                "[udf {tenant}{name}] {rows} of {num_rows} rows became NULL (on-error null): {first}"
+            );
+            entry.first = first;
+        } else {
+            tracing::debug!(target: "udfbox::udf", "[udf {tenant}{name}] {rows} more rows became NULL: {first}");
         }
-        Ok(array)
+        entry.rows += rows;
+    }
+
+    /// Rows of `name` that the `null` error policy turned into NULLs so far.
+    pub fn failures(&self, name: &str) -> Option<Failures> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }
 
     /// The most linear memory the current sandbox has grown to, in bytes (wasm mode only).
@@ -242,17 +369,37 @@ impl FunctionSet {
 
     /// Calls `close()` on every opened function. Also done when the set is dropped.
     pub fn close(&self) -> Result<()> {
-        let result = self.backend.close();
-        self.forward_output(None);
-        result
+        let reply = self.backend.close();
+        self.forward_output(None, &reply.output);
+        reply.result
     }
 
-    /// What UDFs print goes to the host's log, tagged with the function.
-    fn forward_output(&self, function: Option<&str>) {
-        let Ok(output) = self.backend.take_output() else { return };
-        for line in output.lines() {
-            tracing::info!(target: "udfbox::udf", "[udf {}] {line}", function.unwrap_or("-"));
+    fn tenant_tag(&self) -> String {
+        self.options.tenant.as_ref().map(|t| format!("{t}/")).unwrap_or_default()
+    }
+
+    /// What UDFs print goes to the host's log, tagged with the tenant and function.
+    fn forward_output(&self, function: Option<&str>, output: &str) {
+        if output.is_empty() {
+            return;
         }
+        let tag = format!("{}{}", self.tenant_tag(), function.unwrap_or("-"));
+        for line in output.lines() {
+            tracing::info!(target: "udfbox::udf", "[udf {tag}] {line}");
+        }
+    }
+}
+
+/// Errors the `null` policy turns into NULLs: the function failed, not the request.
+fn nullable(error: &Error) -> bool {
+    match error {
+        Error::Udf(e) => matches!(e.kind, UdfErrorKind::Exception | UdfErrorKind::BadResult),
+        Error::Timeout { .. }
+        | Error::MemoryLimit { .. }
+        | Error::FuelExhausted { .. }
+        | Error::StackOverflow { .. }
+        | Error::Sandbox { .. } => true,
+        Error::Io { .. } | Error::Invalid(_) | Error::Native(_) | Error::Arrow(_) => false,
     }
 }
 

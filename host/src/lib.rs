@@ -6,7 +6,8 @@
 //! - [`wire`]: the boundary format, Arrow arrays as flat nodes of Arrow buffers;
 //! - [`backend`]: the [`Backend`] trait ([`wasm`] and [`native`] implement it) and
 //!   [`FunctionSet`], which the engine talks to;
-//! - [`sql`]: DataFusion scalar UDFs and table registration; [`output`]: result formats.
+//! - [`sql`]: DataFusion scalar UDFs and table registration; [`output`]: result formats;
+//! - [`tenants`]: one function set per tenant, for services with many.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -29,14 +30,16 @@ pub mod limits;
 pub mod native;
 pub mod output;
 pub mod sql;
+pub mod tenants;
 pub mod types;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 pub mod wire;
 
-pub use backend::{Backend, Function, FunctionInfo, FunctionSet, Mode, Options};
+pub use backend::{Backend, ErrorPolicy, Failures, Function, FunctionInfo, FunctionSet, Mode, Options};
 pub use error::{Error, Result, UdfError, UdfErrorKind};
 pub use limits::Limits;
+pub use tenants::Tenants;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Limits of one sandbox (one `FunctionSet` in wasm mode).
+/// Limits of one tenant's sandboxes (one `FunctionSet` in wasm mode). A set runs up to
+/// `max_instances` sandboxes at once, each with the memory, time and fuel limits below, so a
+/// tenant's memory is bounded by `max_instances × memory_bytes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Linear memory of the sandbox, in bytes. Default: 256 MiB. Growth beyond it is refused:
@@ -21,11 +23,20 @@ pub struct Limits {
     /// a call that uses more fails with [`Error::FuelExhausted`], and the fuel each function used
     /// is counted (`FunctionSet::fuel_used`).
     pub fuel: Option<u64>,
+    /// Sandboxes a set may run at once, each with its own copy of the UDFs' Python state: calls
+    /// from concurrent threads (e.g. DataFusion partitions) run in parallel up to this number and
+    /// wait beyond it. Default: the number of CPU cores.
+    pub max_instances: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, timeout: Duration::from_secs(10), fuel: None }
+        Self {
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(10),
+            fuel: None,
+            max_instances: std::thread::available_parallelism().map_or(1, usize::from),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use datafusion::prelude::SessionContext;
 use udfbox::output::{self, Format};
-use udfbox::{FunctionSet, Limits, Mode, Options};
+use udfbox::{ErrorPolicy, FunctionSet, Limits, Mode, Options};
 
 #[derive(Parser)]
 #[command(name = "udfbox", version, about = "Python UDFs in SQL, in a WebAssembly sandbox or natively")]
@@ -36,11 +36,12 @@ enum Command {
         /// Write results to this file instead of standard output.
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
-        /// A job parameter for `FunctionContext.get_job_parameter` (repeatable).
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
         #[command(flatten)]
-        limits: LimitArgs,
+        setup: SetupArgs,
+        /// What a failing row does: `fail` (the default) or `null` (the row becomes NULL and the
+        /// error is reported); `NAME=POLICY` sets it for one function (repeatable).
+        #[arg(long = "on-error", value_name = "POLICY|NAME=POLICY")]
+        on_error: Vec<String>,
         /// The SQL query.
         query: String,
     },
@@ -50,11 +51,23 @@ enum Command {
         udfs: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Mode::Wasm)]
         mode: Mode,
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
         #[command(flatten)]
-        limits: LimitArgs,
+        setup: SetupArgs,
     },
+}
+
+/// What UDFs get: job parameters, dependencies, limits.
+#[derive(clap::Args)]
+struct SetupArgs {
+    /// A job parameter for `FunctionContext.get_job_parameter` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// A directory of pure-Python packages and resource files, importable and readable by the
+    /// UDFs, never writable (`/deps` in the sandbox).
+    #[arg(long, value_name = "DIR")]
+    deps: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// Sandbox limits (wasm mode); see `udfbox::Limits` for what each one does.
@@ -69,6 +82,9 @@ struct LimitArgs {
     /// Fuel (about one unit per WebAssembly instruction) per call; also reports fuel used.
     #[arg(long, value_name = "UNITS")]
     fuel: Option<u64>,
+    /// Sandboxes run at once for parallel query partitions (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_instances: Option<u32>,
 }
 
 impl LimitArgs {
@@ -81,6 +97,9 @@ impl LimitArgs {
             limits.timeout = udfbox::limits::parse_duration(timeout).map_err(|e| e.to_string())?;
         }
         limits.fuel = self.fuel;
+        if let Some(n) = self.max_instances {
+            limits.max_instances = n as usize;
+        }
         Ok(limits)
     }
 }
@@ -134,27 +153,52 @@ fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn load(udfs: &[PathBuf], mode: Mode, params: &[String], limits: &LimitArgs) -> Result<FunctionSet, String> {
-    let params = params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
-    let limits = limits.limits()?;
+/// `--on-error fail|null` for every function, or `--on-error NAME=fail|null` for one.
+fn error_policies(args: &[String], options: &mut Options) -> Result<(), String> {
+    let parse = |text: &str| {
+        <ErrorPolicy as clap::ValueEnum>::from_str(text.trim(), true)
+            .map_err(|_| format!("invalid --on-error '{text}': expected fail or null, or NAME=fail|null"))
+    };
+    for arg in args {
+        match arg.split_once('=') {
+            Some((name, policy)) if !name.trim().is_empty() => {
+                options.error_policies.insert(name.trim().to_string(), parse(policy)?);
+            }
+            Some(_) => return Err(format!("invalid --on-error '{arg}': expected NAME=POLICY")),
+            None => options.on_error = parse(arg)?,
+        }
+    }
+    Ok(())
+}
+
+fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<FunctionSet, String> {
+    let params = setup.params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
+    let limits = setup.limits.limits()?;
     if mode == Mode::Native {
         eprintln!("udfbox: note: --mode native runs UDFs unsandboxed in this process; use it for trusted code only");
         if limits != Limits::default() {
-            eprintln!("udfbox: note: --memory-limit, --timeout and --fuel apply in wasm mode only");
+            eprintln!("udfbox: note: --memory-limit, --timeout, --fuel and --max-instances apply in wasm mode only");
         }
     }
-    let mut set = FunctionSet::new(Options { mode, params, limits }).map_err(|e| e.to_string())?;
+    let mut options = Options { mode, params, limits, deps: setup.deps.clone(), ..Default::default() };
+    error_policies(on_error, &mut options)?;
+    let mut set = FunctionSet::new(options).map_err(|e| e.to_string())?;
     for path in udfs {
         set.load_file(path).map_err(|e| e.to_string())?;
+    }
+    for name in set.options().error_policies.keys() {
+        if set.function(name).is_none() {
+            return Err(format!("--on-error names '{name}', which no --udf file defines"));
+        }
     }
     Ok(set)
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Sql { udfs, tables, mode, format, output, params, limits, query } => {
+        Command::Sql { udfs, tables, mode, format, output, setup, on_error, query } => {
             let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
-            let set = Arc::new(load(&udfs, mode, &params, &limits)?);
+            let set = Arc::new(load(&udfs, mode, &setup, &on_error)?);
             let ctx = SessionContext::new();
             udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
             for (name, path) in &tables {
@@ -165,11 +209,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
             drop(ctx);
             set.close().map_err(|e| e.to_string())?;
-            if limits.fuel.is_some() {
-                for function in set.functions() {
-                    if let Some(used) = set.fuel_used(&function.info.name) {
-                        eprintln!("udfbox: fuel used by {}: {used}", function.info.name);
-                    }
+            for function in set.functions() {
+                let name = &function.info.name;
+                if let Some(used) = set.fuel_used(name).filter(|_| setup.limits.fuel.is_some()) {
+                    eprintln!("udfbox: fuel used by {name}: {used}");
+                }
+                if let Some(failures) = set.failures(name) {
+                    eprintln!("udfbox: {name}: {} rows became NULL (on-error null); first error: {}", failures.rows, failures.first);
                 }
             }
             let mut out: Box<dyn Write> = match &output {
@@ -180,8 +226,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             output::write(format, &schema, &batches, &mut out).map_err(|e| e.to_string())
         }
-        Command::Functions { udfs, mode, params, limits } => {
-            let set = load(&udfs, mode, &params, &limits)?;
+        Command::Functions { udfs, mode, setup } => {
+            let set = load(&udfs, mode, &setup, &[])?;
             if set.functions().next().is_none() {
                 eprintln!("udfbox: note: no UDF objects found (module-level names bound to udf(...))");
             }

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
-use crate::backend::{Backend, FunctionInfo, Mode};
+use crate::backend::{Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
@@ -95,12 +95,25 @@ pub struct NativeBackend {
 }
 
 impl NativeBackend {
-    pub fn new() -> Result<Self> {
+    /// `deps`: the dependency directory, put on the interpreter's `sys.path` (which every native
+    /// set shares: native mode has one interpreter).
+    pub fn new(deps: Option<&std::path::Path>) -> Result<Self> {
         Python::initialize();
+        let deps = deps.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
         Python::attach(|py| {
             let module = runtime_module(py)?;
-            let runtime = module.getattr("Runtime").and_then(|c| c.call0()).map_err(|e| native_error(py, e))?;
+            let runtime =
+                module.getattr("Runtime").and_then(|c| c.call1((deps.as_deref(),))).map_err(|e| native_error(py, e))?;
             Ok(Self { runtime: runtime.unbind() })
+        })
+    }
+
+    /// Runs `f` holding the GIL and returns its result with what UDFs printed meanwhile.
+    fn reply<T>(&self, f: impl FnOnce(Python<'_>) -> Result<T>) -> Reply<T> {
+        Python::attach(|py| {
+            let result = f(py);
+            let output = self.invoke(py, "take_output", ()).and_then(|o| o.extract().map_err(|e| native_error(py, e)));
+            Reply { result, output: output.unwrap_or_default(), fuel_used: None }
         })
     }
 
@@ -152,8 +165,8 @@ impl Backend for NativeBackend {
         Mode::Native
     }
 
-    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>> {
-        Python::attach(|py| {
+    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
+        self.reply(|py| {
             let infos = self.invoke(py, "load", (filename, source, params.to_vec()))?;
             let infos: Vec<(String, String, String, Option<Vec<String>>, String, bool)> =
                 infos.extract().map_err(|e| native_error(py, e))?;
@@ -171,8 +184,8 @@ impl Backend for NativeBackend {
         })
     }
 
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn> {
-        Python::attach(|py| {
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult> {
+        self.reply(|py| {
             let columns = PyList::empty(py);
             for column in &args {
                 let nodes = PyList::empty(py);
@@ -185,12 +198,22 @@ impl Backend for NativeBackend {
                 }
                 columns.append((column.data_type.as_str(), nodes)).map_err(|e| native_error(py, e))?;
             }
-            let result = self.invoke(py, "call", (function, num_rows, columns))?;
+            let null_on_error = on_error == ErrorPolicy::Null;
+            let result = self.invoke(py, "call", (function, num_rows, columns, null_on_error))?;
             type Node = (u32, u32, (u32, u32), u32, u32);
-            let (data_type, nodes, spans, data): (String, Vec<Node>, Vec<(u32, u32)>, Bound<'_, PyAny>) =
+            type Packed<'py> = (String, Vec<Node>, Vec<(u32, u32)>, Bound<'py, PyAny>, u32, Bound<'py, PyAny>);
+            let (data_type, nodes, spans, data, failed_rows, first): Packed<'_> =
                 result.extract().map_err(|e| native_error(py, e))?;
+            let first_failure = if first.is_none() {
+                None
+            } else {
+                match udf_error(py, PyErr::from_value(first)) {
+                    Error::Udf(e) => Some(e),
+                    other => return Err(other),
+                }
+            };
             let span = |(offset, length): (u32, u32)| Span { offset, length };
-            Ok(PackedColumn {
+            let column = PackedColumn {
                 data_type,
                 nodes: nodes
                     .into_iter()
@@ -204,15 +227,12 @@ impl Backend for NativeBackend {
                     .collect(),
                 buffers: spans.into_iter().map(span).collect(),
                 data: bytes_of(&data)?,
-            })
+            };
+            Ok(CallResult { column, failed_rows, first_failure })
         })
     }
 
-    fn close(&self) -> Result<()> {
-        Python::attach(|py| self.invoke(py, "close", ()).map(|_| ()))
-    }
-
-    fn take_output(&self) -> Result<String> {
-        Python::attach(|py| self.invoke(py, "take_output", ())?.extract().map_err(|e| native_error(py, e)))
+    fn close(&self) -> Reply<()> {
+        self.reply(|py| self.invoke(py, "close", ()).map(|_| ()))
     }
 }

@@ -4,33 +4,38 @@
 //! What the guest may touch is decided here, in one place, and is nothing by default: no
 //! environment variables, no arguments, no preopened directories, no sockets or name lookups, no
 //! stdin; stdout and stderr go to bounded in-memory pipes. It keeps the ordinary WASI clocks and
-//! random numbers.
+//! random numbers. The one grant there is: a read-only dependency directory, `/deps` in the
+//! guest, when [`crate::Options::deps`] names one.
 //!
-//! Each sandbox lives on a thread of its own with a single-threaded tokio runtime, and is called
-//! through async wasmtime. That is what makes [`Limits::timeout`] hold for every kind of stall:
-//! a busy loop yields at each epoch tick (10 ms) and a host-blocking call such as `time.sleep` is
-//! a future, so `tokio::time::timeout` ends both. Memory growth beyond the limit is refused by a
-//! `ResourceLimiter`. After a trap, timeout or memory exhaustion the instance is discarded and a
-//! fresh one is made from the pre-initialized image, with the loaded UDF files loaded again.
+//! A [`WasmBackend`] is a pool of sandboxes (instances) with the same files loaded, up to
+//! [`Limits::max_instances`]; a call checks one out, runs on the caller's thread, and returns it
+//! warm. Calls to different sets, and concurrent calls to one set, share no lock beyond the
+//! checkout. Guest code runs through async wasmtime, driven on the caller's thread, with timers
+//! on one shared background runtime. That is what makes [`Limits::timeout`] hold for every kind
+//! of stall: a busy loop yields at each epoch tick (10 ms) and a host-blocking call such as
+//! `time.sleep` is a timer future, so `tokio::time::timeout` ends both. Memory growth beyond the
+//! limit is refused by a `ResourceLimiter`. After a trap, timeout or memory exhaustion the
+//! instance is discarded; the next checkout makes a fresh one from the pre-initialized image and
+//! loads the same UDF files into it.
 //!
 //! Cranelift needs seconds to compile the ~22 MB component, so the compiled artifact is cached on
 //! disk (see [`cache_path`]) and compiled once per guest build; in a process the engine, compiled
 //! component and `InstancePre` are made once and shared.
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::backend::{Backend, FunctionInfo, Mode};
+use crate::backend::{Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
@@ -203,16 +208,25 @@ impl Prepared {
     }
 
     /// Creates a fresh sandbox: a new Store and an instance from the pre-initialized image.
-    pub async fn instantiate(&self, limits: &Limits) -> Result<Sandbox> {
+    /// `deps` is preopened read-only as `/deps`.
+    pub async fn instantiate(&self, limits: &Limits, deps: Option<&Path>) -> Result<Sandbox> {
         let stdout = MemoryOutputPipe::new(PIPE_CAPACITY);
         let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
+            // File reads from `/deps` run on the calling thread rather than a blocking pool.
+            .allow_blocking_current_thread(true);
+        if let Some(deps) = deps {
+            wasi.preopened_dir(deps, DEPS_GUEST_PATH, FsPerms::ReadOnly).map_err(|e| Error::Io {
+                path: deps.display().to_string(),
+                source: std::io::Error::other(format!("{e:#}")),
+            })?;
+        }
+        let wasi = wasi.build();
         let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false, peak: 0 };
         let state = SandboxState { wasi, table: ResourceTable::new(), stdout, stderr, limiter };
         let mut store = Store::new(&self.engine, state);
@@ -233,241 +247,260 @@ impl Prepared {
                 sandbox_error(None, e)
             }
         })?;
-        Ok(Sandbox { store, guest, seen: (0, 0) })
+        Ok(Sandbox { store, guest })
     }
 }
+
+/// Where the dependency directory appears inside the sandbox (`udfbox.deps_dir()`).
+pub const DEPS_GUEST_PATH: &str = "/deps";
 
 /// One guest instance and its store.
 pub struct Sandbox {
     store: Store<SandboxState>,
     guest: UdfboxGuest,
+}
+
+/// The runtime whose timers every sandbox uses: guest sleeps and call timeouts. One background
+/// thread drives them, so a call can run on any thread, inside or outside an async executor.
+fn timers() -> Result<&'static tokio::runtime::Runtime> {
+    static TIMERS: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    TIMERS
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("udfbox-timers")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| sandbox_error(None, format!("cannot start the timer runtime: {e}")))
+}
+
+/// What a guest entry came to, before it is turned into a udfbox result.
+type Outcome<T> = std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
+
+/// Runs a guest future to completion on this thread, for at most `limit`.
+fn drive<F: Future>(limit: Duration, future: F) -> Result<std::result::Result<F::Output, tokio::time::error::Elapsed>> {
+    let _timers = timers()?.enter();
+    Ok(pollster::block_on(tokio::time::timeout(limit, future)))
+}
+
+/// A UDF file as loaded: replayed into every other and every later instance of the pool.
+struct Load {
+    filename: String,
+    source: String,
+    params: Vec<(String, String)>,
+}
+
+/// A pooled sandbox and what the pool knows about it.
+struct Instance {
+    sandbox: Sandbox,
+    /// How many of the pool's loads this instance has run.
+    loaded: usize,
     /// Bytes of the stdout and stderr pipes already forwarded.
     seen: (usize, usize),
+    /// Linear memory after the instance's first call, when it has made one.
+    settled: Option<usize>,
+    /// Set while guest code runs and cleared when it ended cleanly: an instance dropped with it
+    /// set (a failure, or a panic on the way) is never used again.
+    in_guest: bool,
+    /// The instance has grown too far: close it and let a fresh one take its place.
+    retire: bool,
 }
 
-/// The sandbox backend: a worker thread that owns the sandbox; calls are sent to it in turn.
+/// The sandbox backend: a pool of sandboxes with the same UDF files loaded.
 pub struct WasmBackend {
-    jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
-    /// What UDFs printed, collected by each job on the sandbox thread so that handing it over
-    /// costs no second trip there.
-    output: Arc<std::sync::Mutex<String>>,
-}
-
-type Job = Box<dyn FnOnce(&mut Host) + Send>;
-
-/// What the worker thread owns.
-struct Host {
-    runtime: tokio::runtime::Runtime,
     prepared: Arc<Prepared>,
     limits: Limits,
-    /// `None` after a failure, until the next call makes a fresh one.
-    sandbox: Option<Sandbox>,
-    /// The files loaded so far, replayed into a replacement sandbox.
-    loads: Vec<(String, String, Vec<(String, String)>)>,
-    /// Fuel the last call used, when metered.
-    fuel_used: Option<u64>,
-    /// Linear memory after the sandbox's first call, when it has made one.
-    settled: Option<usize>,
-    /// The sandbox has grown too far: replace it before the next call.
-    recycle: bool,
+    deps: Option<PathBuf>,
+    /// Every file loaded so far, in order.
+    loads: Mutex<Vec<Arc<Load>>>,
+    /// Held through a whole `load`, so that every instance runs the files in one order.
+    loading: Mutex<()>,
+    pool: Mutex<PoolState>,
+    /// Signalled when an instance is returned or retired.
+    returned: Condvar,
+    /// The most linear memory any instance has grown to.
+    peak: AtomicUsize,
+}
+
+struct PoolState {
+    idle: Vec<Instance>,
+    /// Instances in existence: idle, checked out, or being made.
+    live: usize,
+}
+
+/// An instance checked out of the pool; returned (or, when broken, dropped) on drop.
+struct Lease<'a> {
+    backend: &'a WasmBackend,
+    instance: Option<Instance>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.backend.lock_pool();
+        match self.instance.take() {
+            Some(instance) if !instance.in_guest && !instance.retire => pool.idle.push(instance),
+            _ => pool.live -= 1,
+        }
+        drop(pool);
+        self.backend.returned.notify_one();
+    }
 }
 
 impl WasmBackend {
-    pub fn new(limits: Limits) -> Result<Self> {
+    pub fn new(limits: Limits, deps: Option<PathBuf>) -> Result<Self> {
+        if limits.max_instances == 0 {
+            return Err(Error::Invalid("max_instances must be at least 1".into()));
+        }
         let prepared = Prepared::get(limits.fuel.is_some())?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let (started, start) = mpsc::sync_channel::<Result<()>>(1);
-        // The sandbox and its executor are made on their own thread: the caller may itself be
-        // running on an async executor, where blocking on another one is not allowed.
-        let thread = std::thread::Builder::new()
-            .name("udfbox-sandbox".into())
-            .spawn(move || {
-                let made = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| sandbox_error(None, e))
-                    .and_then(|runtime| {
-                        let sandbox = runtime.block_on(prepared.instantiate(&limits))?;
-                        Ok(Host {
-                            runtime,
-                            prepared,
-                            limits,
-                            sandbox: Some(sandbox),
-                            loads: Vec::new(),
-                            fuel_used: None,
-                            settled: None,
-                            recycle: false,
-                        })
-                    });
-                let mut host = match made {
-                    Ok(host) => {
-                        let _ = started.send(Ok(()));
-                        host
-                    }
-                    Err(e) => {
-                        let _ = started.send(Err(e));
-                        return;
-                    }
-                };
-                for job in queue {
-                    // A bug in a job must not take the thread (and every later call) down.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut host))).is_err() {
-                        host.sandbox = None;
-                    }
-                }
-            })
-            .map_err(|e| sandbox_error(None, e))?;
-        start.recv().map_err(|_| sandbox_error(None, "the sandbox thread stopped while starting"))??;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread), output: Default::default() })
+        let backend = Self {
+            prepared,
+            limits,
+            deps,
+            loads: Mutex::new(Vec::new()),
+            loading: Mutex::new(()),
+            pool: Mutex::new(PoolState { idle: Vec::new(), live: 0 }),
+            returned: Condvar::new(),
+            peak: AtomicUsize::new(0),
+        };
+        // One warm instance from the start: a bad limit or directory shows here, and the first
+        // load does not pay for instantiation.
+        drop(backend.checkout()?);
+        Ok(backend)
     }
 
-    /// Runs guest code (`f`) on the sandbox thread and waits for its result; what UDFs printed
-    /// meanwhile is collected into `output`.
-    fn run<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
-        let output = self.output.clone();
-        self.on_thread(move |host| {
-            let result = f(host);
-            let printed = host.take_output();
-            output.lock().unwrap_or_else(|e| e.into_inner()).push_str(&printed);
-            result
-        })
+    fn lock_pool(&self) -> MutexGuard<'_, PoolState> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the sandbox thread and waits for its result.
-    fn on_thread<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> Result<R> + Send + 'static) -> Result<R> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |host| {
-            let _ = reply.send(f(host));
-        });
-        let gone = || sandbox_error(None, "the sandbox thread has stopped");
-        self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+    /// Instances alive in the pool now (idle or busy).
+    pub fn live_instances(&self) -> usize {
+        self.lock_pool().live
     }
-}
 
-impl Drop for WasmBackend {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Runs `future` on the sandbox's executor, for at most `limit`.
-fn within<F: std::future::Future>(
-    executor: &tokio::runtime::Runtime,
-    limit: Duration,
-    future: F,
-) -> Result<F::Output, tokio::time::error::Elapsed> {
-    executor.block_on(async move { tokio::time::timeout(limit, future).await })
-}
-
-/// What a guest call came to, before it is turned into a udfbox result.
-type Outcome<T> = std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
-
-impl Host {
-    /// The live sandbox, replacing a failed or outgrown one first (loading the same files again).
-    fn ensure_sandbox(&mut self) -> Result<()> {
-        if self.recycle {
-            self.recycle = false;
-            if let Some(mut old) = self.sandbox.take() {
-                // Let the functions close as they would at the end; a failure there is moot.
-                let runtime = old.guest.udfbox_runtime_runtime();
-                let _ = within(&self.runtime, self.limits.timeout, runtime.call_close(&mut old.store));
+    /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
+    /// one to be returned; then brings it up to date with the loaded files.
+    fn checkout(&self) -> Result<Lease<'_>> {
+        let mut pool = self.lock_pool();
+        let instance = loop {
+            if let Some(instance) = pool.idle.pop() {
+                break Some(instance);
             }
-        }
-        if self.sandbox.is_some() {
-            return Ok(());
-        }
-        self.settled = None;
-        let mut sandbox = self.runtime.block_on(self.prepared.instantiate(&self.limits))?;
-        for (filename, source, params) in &self.loads {
-            let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let replay = within(
-                &self.runtime,
+            if pool.live < self.limits.max_instances {
+                pool.live += 1;
+                break None;
+            }
+            pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
+        };
+        drop(pool);
+        let mut lease = Lease { backend: self, instance: None };
+        let instance = match instance {
+            Some(instance) => instance,
+            None => {
+                let made = drive(self.limits.timeout, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
+                let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: self.limits.timeout })??;
+                Instance { sandbox, loaded: 0, seen: (0, 0), settled: None, in_guest: false, retire: false }
+            }
+        };
+        lease.instance = Some(instance);
+        self.catch_up(&mut lease)?;
+        Ok(lease)
+    }
+
+    /// Loads into the instance the files it has not run yet.
+    fn catch_up(&self, lease: &mut Lease<'_>) -> Result<()> {
+        let instance = lease.instance.as_mut().expect("checked out");
+        let missing: Vec<Arc<Load>> = {
+            let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+            loads.get(instance.loaded..).unwrap_or_default().to_vec()
+        };
+        for load in missing {
+            self.prepare(instance, false)?;
+            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+            let outcome = drive(
                 self.limits.timeout,
-                runtime.call_load(&mut sandbox.store, filename, source, params),
-            );
-            if !matches!(replay, Ok(Ok(Ok(_)))) {
-                return Err(sandbox_error(None, format!("{filename} could not be loaded into a fresh sandbox")));
+                runtime.call_load(&mut instance.sandbox.store, &load.filename, &load.source, &load.params),
+            )?;
+            if !matches!(outcome, Ok(Ok(Ok(_)))) {
+                return Err(sandbox_error(None, format!("{} could not be loaded into a fresh sandbox", load.filename)));
             }
+            // What the file printed was shown when it was first loaded.
+            let _ = self.take_output(instance);
+            instance.in_guest = false;
+            instance.loaded += 1;
         }
-        self.sandbox = Some(sandbox);
         Ok(())
     }
 
-    /// Readies the sandbox for one guest entry; returns the executor and the sandbox. Fuel
-    /// limits batch calls (`metered`); loading a file is bounded by the timeout only.
-    fn begin(&mut self, metered: bool) -> Result<(&tokio::runtime::Runtime, &mut Sandbox)> {
-        self.ensure_sandbox()?;
-        let sandbox = self.sandbox.as_mut().expect("ensured above");
-        sandbox.store.data_mut().limiter.refused = false;
+    /// Readies an instance for one guest entry. Fuel limits batch calls (`metered`); loading a
+    /// file is bounded by the timeout only.
+    fn prepare(&self, instance: &mut Instance, metered: bool) -> Result<()> {
+        let store = &mut instance.sandbox.store;
+        store.data_mut().limiter.refused = false;
         if let Some(fuel) = self.limits.fuel {
             let fuel = if metered { fuel } else { u64::MAX };
-            sandbox.store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
+            store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
         }
-        Ok((&self.runtime, sandbox))
+        instance.in_guest = true;
+        Ok(())
     }
 
     /// Takes what the guest printed: the runtime's captured output and the raw WASI pipes.
-    fn take_output(&mut self) -> String {
-        let Some(sandbox) = self.sandbox.as_mut() else { return String::new() };
-        let runtime = sandbox.guest.udfbox_runtime_runtime();
-        let outcome = within(&self.runtime, self.limits.timeout, runtime.call_take_output(&mut sandbox.store));
-        let Ok(Ok(mut output)) = outcome else {
-            self.sandbox = None;
+    fn take_output(&self, instance: &mut Instance) -> String {
+        let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+        let outcome = drive(self.limits.timeout, runtime.call_take_output(&mut instance.sandbox.store));
+        let Ok(Ok(Ok(mut output))) = outcome else {
+            instance.in_guest = true; // never enter it again
             return "[udfbox: the sandbox failed while handing over its output]\n".to_string();
         };
         // Whatever reached the WASI pipes directly (C-level writes).
-        let state = sandbox.store.data();
+        let state = instance.sandbox.store.data();
         let (out, err) = (state.stdout.contents(), state.stderr.contents());
-        output.push_str(&String::from_utf8_lossy(&out[sandbox.seen.0.min(out.len())..]));
-        output.push_str(&String::from_utf8_lossy(&err[sandbox.seen.1.min(err.len())..]));
-        sandbox.seen = (out.len(), err.len());
+        output.push_str(&String::from_utf8_lossy(&out[instance.seen.0.min(out.len())..]));
+        output.push_str(&String::from_utf8_lossy(&err[instance.seen.1.min(err.len())..]));
+        instance.seen = (out.len(), err.len());
         output
     }
 
-    /// Schedules a fresh sandbox once this one has grown halfway from its size after the first
-    /// call to the memory limit. Memory a guest leaks, or that componentize-py's result lowering
-    /// keeps (about one result's size per call, as measured), would otherwise end in a memory
-    /// error after some millions of rows; recycling between calls bounds it. UDF state is reset:
-    /// `open()` runs again in the fresh sandbox.
-    fn note_growth(&mut self) {
-        let Some(sandbox) = self.sandbox.as_ref() else { return };
-        let peak = sandbox.store.data().limiter.peak;
-        match self.settled {
-            None => self.settled = Some(peak),
+    /// Retires an instance once it has grown halfway from its size after the first call to the
+    /// memory limit. Memory a guest leaks, or that componentize-py's result lowering keeps
+    /// (about one result's size per call, as measured), would otherwise end in a memory error
+    /// after some millions of rows; retiring between calls bounds it. UDF state is reset: `open()`
+    /// runs again in the fresh instance.
+    fn note_growth(&self, instance: &mut Instance) {
+        let peak = instance.sandbox.store.data().limiter.peak;
+        match instance.settled {
+            None => instance.settled = Some(peak),
             Some(settled) => {
                 let threshold = settled + self.limits.memory_bytes.saturating_sub(settled) / 2;
                 if peak >= threshold {
-                    tracing::debug!("recycling a sandbox grown from {settled} to {peak} bytes");
-                    self.recycle = true;
+                    tracing::debug!("retiring a sandbox grown from {settled} to {peak} bytes");
+                    instance.retire = true;
                 }
             }
         }
     }
 
-    /// Turns the outcome of a guest call into a result; a failed sandbox is dropped.
+    /// Turns the outcome of a guest entry into a result. The instance stays usable only after a
+    /// clean return; anything else leaves `in_guest` set, so the lease drops it.
     fn finish<T>(
-        &mut self,
+        &self,
+        instance: &mut Instance,
         function: Option<&str>,
         outcome: Outcome<std::result::Result<T, wit::UdfError>>,
     ) -> Result<T> {
-        let Some(sandbox) = self.sandbox.as_mut() else { unreachable!("begin() made a sandbox") };
-        let refused_memory = sandbox.store.data().limiter.refused;
-        if let Some(fuel) = self.limits.fuel {
-            self.fuel_used = sandbox.store.get_fuel().ok().map(|left| fuel.saturating_sub(left));
-        }
+        let refused_memory = instance.sandbox.store.data().limiter.refused;
         let function_name = function.map(str::to_string);
         let failure = match outcome {
             Ok(Ok(Ok(value))) => {
-                if refused_memory {
-                    // CPython survived an allocation failure, but its heap is not to be trusted.
-                    self.sandbox = None;
-                } else if function.is_some() {
-                    self.note_growth();
+                // After a refused allocation CPython survived, but its heap is not to be trusted.
+                if !refused_memory {
+                    instance.in_guest = false;
+                    if function.is_some() {
+                        self.note_growth(instance);
+                    }
                 }
                 return Ok(value);
             }
@@ -475,7 +508,10 @@ impl Host {
             Ok(Ok(Err(_))) if refused_memory => {
                 Error::MemoryLimit { function: function_name, limit: self.limits.memory_bytes }
             }
-            Ok(Ok(Err(e))) => return Err(udf_error(e)),
+            Ok(Ok(Err(e))) => {
+                instance.in_guest = false;
+                return Err(udf_error(e));
+            }
             Err(_elapsed) => Error::Timeout { function: function_name, limit: self.limits.timeout },
             Ok(Err(trap)) => match trap.downcast_ref::<Trap>() {
                 Some(Trap::OutOfFuel) => {
@@ -486,14 +522,48 @@ impl Host {
                 _ => sandbox_error(function, trap),
             },
         };
-        // The instance may be mid-way through anything: never enter it again.
-        self.sandbox = None;
         Err(failure)
+    }
+
+    /// Fuel the instance's last call used, when metered.
+    fn fuel_used(&self, instance: &Instance) -> Option<u64> {
+        let fuel = self.limits.fuel?;
+        instance.sandbox.store.get_fuel().ok().map(|left| fuel.saturating_sub(left))
+    }
+
+    /// Runs `f` with an instance checked out; a panic inside becomes an error (the instance,
+    /// mid-way through anything, is dropped).
+    fn with_instance<T>(&self, f: impl FnOnce(&mut Instance, &mut String) -> Result<T>) -> Reply<T> {
+        let mut output = String::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut lease = self.checkout()?;
+            let instance = lease.instance.as_mut().expect("checked out");
+            let result = f(instance, &mut output);
+            self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
+            if !instance.in_guest {
+                output.push_str(&self.take_output(instance));
+            }
+            if instance.retire && !instance.in_guest {
+                // Let the functions close as they would at the end; a failure there is moot.
+                if self.prepare(instance, false).is_ok() {
+                    let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+                    let _ = drive(self.limits.timeout, runtime.call_close(&mut instance.sandbox.store));
+                    output.push_str(&self.take_output(instance));
+                }
+            }
+            result
+        }));
+        let result = result.unwrap_or_else(|_| Err(sandbox_error(None, "internal error while calling the sandbox")));
+        Reply { result, output, fuel_used: None }
     }
 }
 
 fn udf_error(e: wit::UdfError) -> Error {
-    Error::Udf(UdfError {
+    Error::Udf(udf_error_of(e))
+}
+
+fn udf_error_of(e: wit::UdfError) -> UdfError {
+    UdfError {
         kind: match e.kind {
             wit::ErrorKind::Syntax => UdfErrorKind::Syntax,
             wit::ErrorKind::Load => UdfErrorKind::Load,
@@ -506,7 +576,7 @@ fn udf_error(e: wit::UdfError) -> Error {
         exception_type: e.exception_type,
         message: e.message,
         traceback: e.traceback,
-    })
+    }
 }
 
 fn to_wit(column: WireColumn) -> wit::Column {
@@ -550,15 +620,21 @@ impl Backend for WasmBackend {
         Mode::Wasm
     }
 
-    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Result<Vec<FunctionInfo>> {
-        let (filename, source, params) = (filename.to_string(), source.to_string(), params.to_vec());
-        self.run(move |host| {
-            let timeout = host.limits.timeout;
-            let (executor, sandbox) = host.begin(false)?;
-            let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(executor, timeout, runtime.call_load(&mut sandbox.store, &filename, &source, &params));
-            let infos = host.finish(None, outcome)?;
-            host.loads.push((filename, source, params));
+    fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        self.with_instance(|instance, _output| {
+            self.prepare(instance, false)?;
+            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+            let outcome =
+                drive(self.limits.timeout, runtime.call_load(&mut instance.sandbox.store, filename, source, params))?;
+            let infos = self.finish(instance, None, outcome)?;
+            let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+            loads.push(Arc::new(Load {
+                filename: filename.to_string(),
+                source: source.to_string(),
+                params: params.to_vec(),
+            }));
+            instance.loaded = loads.len();
             Ok(infos
                 .into_iter()
                 .map(|i| FunctionInfo {
@@ -573,41 +649,65 @@ impl Backend for WasmBackend {
         })
     }
 
-    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Result<PackedColumn> {
-        let num_rows = u32::try_from(num_rows).map_err(|_| Error::Invalid("batch too large".into()))?;
+    fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult> {
+        let Ok(num_rows) = u32::try_from(num_rows) else {
+            return Reply::failed(Error::Invalid("batch too large".into()));
+        };
         let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
-        let function = function.to_string();
-        self.run(move |host| {
-            let timeout = host.limits.timeout;
-            let (executor, sandbox) = host.begin(true)?;
-            let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(executor, timeout, runtime.call_call(&mut sandbox.store, &function, num_rows, &args));
-            host.finish(Some(&function), outcome).map(from_wit)
-        })
+        let on_error = match on_error {
+            ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
+            ErrorPolicy::Null => wit::ErrorPolicy::Null,
+        };
+        let mut fuel_used = None;
+        let mut reply = self.with_instance(|instance, _output| {
+            self.prepare(instance, true)?;
+            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+            let outcome = drive(
+                self.limits.timeout,
+                runtime.call_call(&mut instance.sandbox.store, function, num_rows, &args, on_error),
+            )?;
+            fuel_used = self.fuel_used(instance);
+            let result = self.finish(instance, Some(function), outcome)?;
+            Ok(CallResult {
+                column: from_wit(result.column),
+                failed_rows: result.failed_rows,
+                first_failure: result.first_failure.map(udf_error_of),
+            })
+        });
+        reply.fuel_used = fuel_used;
+        reply
     }
 
-    fn close(&self) -> Result<()> {
-        self.run(|host| {
-            if host.sandbox.is_none() {
-                return Ok(()); // a replaced sandbox has opened nothing yet
+    fn close(&self) -> Reply<()> {
+        let idle = std::mem::take(&mut self.lock_pool().idle);
+        let mut reply = Reply { result: Ok(()), output: String::new(), fuel_used: None };
+        let mut kept = Vec::with_capacity(idle.len());
+        for mut instance in idle {
+            let closed = self.prepare(&mut instance, false).and_then(|()| {
+                let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+                let outcome = drive(self.limits.timeout, runtime.call_close(&mut instance.sandbox.store))?;
+                self.finish(&mut instance, None, outcome)
+            });
+            if !instance.in_guest {
+                reply.output.push_str(&self.take_output(&mut instance));
             }
-            let timeout = host.limits.timeout;
-            let (executor, sandbox) = host.begin(false)?;
-            let runtime = sandbox.guest.udfbox_runtime_runtime();
-            let outcome = within(executor, timeout, runtime.call_close(&mut sandbox.store));
-            host.finish(None, outcome)
-        })
-    }
-
-    fn take_output(&self) -> Result<String> {
-        Ok(std::mem::take(&mut *self.output.lock().unwrap_or_else(|e| e.into_inner())))
-    }
-
-    fn fuel_used(&self) -> Option<u64> {
-        self.on_thread(|host| Ok(host.fuel_used)).ok().flatten()
+            if let Err(e) = closed {
+                if reply.result.is_ok() {
+                    reply.result = Err(e);
+                }
+            }
+            if instance.in_guest {
+                self.lock_pool().live -= 1;
+            } else {
+                kept.push(instance);
+            }
+        }
+        self.lock_pool().idle.extend(kept);
+        self.returned.notify_all();
+        reply
     }
 
     fn memory_peak(&self) -> Option<usize> {
-        self.on_thread(|host| Ok(host.sandbox.as_ref().map(|s| s.store.data().limiter.peak))).ok().flatten()
+        Some(self.peak.load(Ordering::Relaxed))
     }
 }
