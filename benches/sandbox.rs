@@ -23,8 +23,9 @@ fn sandbox(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let limits = Limits::default();
     let mut group = c.benchmark_group("sandbox");
-    group
-        .bench_function("instantiate", |bench| bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None)).unwrap()));
+    group.bench_function("instantiate", |bench| {
+        bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None)).unwrap())
+    });
     group.finish();
 }
 

@@ -268,6 +268,7 @@ class Runtime:
         path = self._deps_wanted
         if path is None or not os.path.isdir(path):
             return
+        path = os.fsdecode(os.fspath(path))  # sys.path takes strings only
         _DEPS_DIR = path
         if path not in sys.path:
             # After the bundled stdlib (a meta-path finder), before anything else on the path.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, new_null_array};
+use arrow::array::{new_null_array, Array, ArrayRef};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 

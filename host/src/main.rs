@@ -155,16 +155,14 @@ fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
 
 /// `--on-error fail|null` for every function, or `--on-error NAME=fail|null` for one.
 fn error_policies(args: &[String], options: &mut Options) -> Result<(), String> {
-    let parse = |text: &str| {
-        <ErrorPolicy as clap::ValueEnum>::from_str(text.trim(), true)
-            .map_err(|_| format!("invalid --on-error '{text}': expected fail or null, or NAME=fail|null"))
-    };
     for arg in args {
+        let invalid = || format!("invalid --on-error '{arg}': expected fail or null, or NAME=fail|null");
+        let parse = |text: &str| <ErrorPolicy as clap::ValueEnum>::from_str(text.trim(), true).map_err(|_| invalid());
         match arg.split_once('=') {
             Some((name, policy)) if !name.trim().is_empty() => {
                 options.error_policies.insert(name.trim().to_string(), parse(policy)?);
             }
-            Some(_) => return Err(format!("invalid --on-error '{arg}': expected NAME=POLICY")),
+            Some(_) => return Err(invalid()),
             None => options.on_error = parse(arg)?,
         }
     }
@@ -215,7 +213,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     eprintln!("udfbox: fuel used by {name}: {used}");
                 }
                 if let Some(failures) = set.failures(name) {
-                    eprintln!("udfbox: {name}: {} rows became NULL (on-error null); first error: {}", failures.rows, failures.first);
+                    eprintln!(
+                        "udfbox: {name}: {} rows became NULL (on-error null); first error: {}",
+                        failures.rows, failures.first
+                    );
                 }
             }
             let mut out: Box<dyn Write> = match &output {

@@ -4,11 +4,14 @@
 mod adversarial;
 mod cli;
 mod datatypes;
+mod deps;
 mod docs;
 mod errors;
 mod examples;
 mod forms;
 mod harness;
+mod policy;
 mod sql;
 mod stdlib;
+mod tenants;
 mod vectorized;
