@@ -1,7 +1,12 @@
 //! The README's examples are run: its Python blocks load and behave as described in both modes,
 //! and its shell example prints what the README shows.
 
-use crate::harness::{check, normalize, repo_root, udfbox};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array};
+use udfbox::{FunctionSet, Options};
+
+use crate::harness::{check, normalize, repo_root, udfbox, MODES};
 
 fn readme() -> String {
     std::fs::read_to_string(repo_root().join("README.md")).unwrap()
@@ -15,7 +20,7 @@ fn code_blocks(text: &str, language: &str) -> Vec<String> {
 #[tokio::test]
 async fn readme_python_blocks_run() {
     let blocks = code_blocks(&readme(), "python");
-    assert_eq!(blocks.len(), 2, "the README's Python examples");
+    assert_eq!(blocks.len(), 3, "the README's Python examples");
     check(
         &blocks[0],
         None,
@@ -33,6 +38,16 @@ async fn readme_python_blocks_run() {
          3,3,3,4,",
     )
     .await;
+    // The dependency example: a model loaded in open() from the --deps directory.
+    let deps = tempfile::tempdir().unwrap();
+    std::fs::write(deps.path().join("model.pkl"), b"(dp0\nVscale\np1\nI3\ns.").unwrap();
+    for mode in MODES {
+        let options = Options { mode, deps: Some(deps.path().to_path_buf()), ..Default::default() };
+        let mut set = FunctionSet::new(options).unwrap();
+        set.load_source("predict.py", &blocks[2]).unwrap();
+        let x: ArrayRef = Arc::new(Int64Array::from(vec![1, 5]));
+        assert_eq!(set.call("predict", &[x], 2).unwrap().as_ref(), &Int64Array::from(vec![3, 15]), "{mode}");
+    }
 }
 
 #[test]
