@@ -55,6 +55,31 @@ def _wit_error(error):
 
 
 
+_OPS = {
+    wit.AggregateOp.ACCUMULATE: "accumulate",
+    wit.AggregateOp.RETRACT: "retract",
+    wit.AggregateOp.MERGE: "merge",
+}
+
+
+def _column(column):
+    return column.data_type, [(n.length, n.null_count, n.validity, n.buffers) for n in column.nodes]
+
+
+def _columns(columns):
+    return [_column(c) for c in columns]
+
+
+def _packed(packed):
+    type_text, nodes, spans, data = packed
+    return wit.PackedColumn(
+        type_text,
+        [wit.PackedNode(length, null_count, wit.Span(*validity), first_buffer, count)
+         for length, null_count, validity, first_buffer, count in nodes],
+        [wit.Span(*span) for span in spans],
+        data)
+
+
 class Runtime(exports.Runtime):
     # Each method turns a UdfError into plain data, drops its frames (see `_wit_error`) and
     # raises `Err` after its `except` block, not inside it, where `Err` would keep the error as
@@ -72,10 +97,7 @@ class Runtime(exports.Runtime):
     def call(self, function, num_rows, args, on_error):
         try:
             type_text, nodes, spans, data, failed, first = _RUNTIME.call(
-                function, num_rows,
-                [(c.data_type, [(n.length, n.null_count, n.validity, n.buffers) for n in c.nodes])
-                 for c in args],
-                on_error == wit.ErrorPolicy.NULL)
+                function, num_rows, _columns(args), on_error == wit.ErrorPolicy.NULL)
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
@@ -84,13 +106,45 @@ class Runtime(exports.Runtime):
 
     @staticmethod
     def _result(type_text, nodes, spans, data, failed, first):
-        column = wit.PackedColumn(
-            type_text,
-            [wit.PackedNode(length, null_count, wit.Span(*validity), first_buffer, count)
-             for length, null_count, validity, first_buffer, count in nodes],
-            [wit.Span(*span) for span in spans],
-            data)
+        column = _packed((type_text, nodes, spans, data))
         return wit.CallResult(column, failed, None if first is None else _wit_error(first))
+
+    def call_table(self, function, num_rows, args):
+        try:
+            sources, rows = _RUNTIME.call_table(function, num_rows, _columns(args))
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return wit.TableResult(_packed(sources), _packed(rows))
+        raise Err(failure)
+
+    def aggregate(self, function, op, states, groups, args):
+        try:
+            states = _RUNTIME.aggregate(function, _OPS[op], _column(states), _column(groups),
+                                        _columns(args))
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return _packed(states)
+        raise Err(failure)
+
+    def finish(self, function, states):
+        try:
+            values = _RUNTIME.finish(function, _column(states))
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return _packed(values)
+        raise Err(failure)
+
+    def emit(self, function, states):
+        try:
+            sources, rows = _RUNTIME.emit(function, _column(states))
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return wit.TableResult(_packed(sources), _packed(rows))
+        raise Err(failure)
 
     def close(self):
         try:

@@ -7,8 +7,10 @@ The API follows ``pyflink.table.udf``: ``udf``, ``ScalarFunction``, ``DataTypes`
 from .row import Row
 from .series import Series
 from .types import DataType, DataTypes
-from .udf import FunctionContext, ScalarFunction, UserDefinedFunction, udf
+from .udf import (AggregateFunction, FunctionContext, ScalarFunction, TableAggregateFunction,
+                  TableFunction, UserDefinedFunction, udaf, udf, udtaf, udtf)
 from .runtime import deps_dir
 
-__all__ = ["DataType", "DataTypes", "FunctionContext", "Row", "ScalarFunction", "Series",
-           "UserDefinedFunction", "deps_dir", "udf"]
+__all__ = ["AggregateFunction", "DataType", "DataTypes", "FunctionContext", "Row", "ScalarFunction",
+           "Series", "TableAggregateFunction", "TableFunction", "UserDefinedFunction", "deps_dir",
+           "udaf", "udf", "udtaf", "udtf"]

@@ -439,7 +439,7 @@ def _encode(dt, values, nodes, rows):
                 cells = (None,) * width
             elif isinstance(v, dict):
                 cells = [v.get(f.name) for f in fields]
-            elif isinstance(v, (tuple, list)):
+            elif isinstance(v, (tuple, list, Row)):
                 if len(v) != width:
                     _fail(dt, rows, i, v, "expected %d fields for %s, got %d"
                           % (width, dt, len(v)))

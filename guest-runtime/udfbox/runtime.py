@@ -9,14 +9,20 @@ import importlib
 import linecache
 import logging
 import os
+import pickle
 import random
 import sys
 import traceback
 import types
 
 from .arrow import BadValue, decode_column, encode_column
+from .row import Row
 from .series import Series
+from .types import parse_type
 from .udf import FunctionContext, UserDefinedFunctionWrapper
+
+INT = parse_type("INT")
+BYTES = parse_type("BYTES")
 
 __all__ = ["Runtime", "UdfError", "deps_dir"]
 
@@ -151,6 +157,23 @@ def _open_in(directory):
         return builtins.open(file, *args, **kwargs)
 
     return open
+
+
+class _RetractableCollector:
+    """``out`` of ``emit_update_with_retract``: in a bounded query the result is what was
+    collected and not retracted since."""
+
+    def __init__(self):
+        self.rows = []
+
+    def collect(self, row):
+        self.rows.append(row)
+
+    def retract(self, row):
+        for i, kept in enumerate(self.rows):
+            if kept == row:
+                del self.rows[i]
+                return
 
 
 class _Failures:
@@ -311,27 +334,9 @@ class Runtime:
         result is ``(type, nodes, spans, data, failed_rows, first_failure)``: the column packed
         (see ``pack``), then, under the ``null`` error policy (``null_on_error``), how many rows
         failed and became NULL and the first ``UdfError`` among them."""
-        fn = self._functions.get(name)
-        if fn is None:
-            raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
-        if fn.input_types is not None and len(args) != len(fn.input_types):
-            raise UdfError("bad-request", "%s takes %d arguments, got %d"
-                           % (name, len(fn.input_types), len(args)), "TypeError", function=name)
-        try:
-            columns = [decode_column(type_text, nodes) for type_text, nodes in args]
-        except Exception as exc:
-            raise UdfError("bad-request", "malformed input column: %s" % _safe_str(exc),
-                           type(exc).__name__, function=name) from None
-        for column in columns:
-            if len(column) != num_rows:
-                raise UdfError("bad-request", "an argument column has %d rows, the batch %d"
-                               % (len(column), num_rows), "ValueError", function=name)
+        fn, columns = self._prepare(name, ("scalar",), num_rows, args)
         with _Redirect(self._output):
-            if not fn.opened:
-                try:
-                    fn.open(FunctionContext(self._params))
-                except BaseException as exc:
-                    raise self._user_error("exception", exc, name, context="open()") from None
+            self._open(name, fn)
             failures = _Failures() if null_on_error else None
             try:
                 if fn.func_type == "pandas":
@@ -351,6 +356,173 @@ class Runtime:
         packed_nodes, spans, data = pack(nodes)
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
         return str(fn.result_type), packed_nodes, spans, data, failed, first
+
+    def _prepare(self, name, kinds, num_rows, args, arity=None):
+        """The function ``name`` (of one of ``kinds``) and its decoded argument columns."""
+        fn = self._functions.get(name)
+        if fn is None:
+            raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
+        if fn.kind not in kinds:
+            raise UdfError("bad-request", "%s is a %s function, not %s"
+                           % (name, fn.kind, " or ".join(kinds)), "TypeError", function=name)
+        expected = arity if arity is not None else (
+            None if fn.input_types is None else len(fn.input_types))
+        if expected is not None and len(args) != expected:
+            raise UdfError("bad-request", "%s takes %d arguments, got %d"
+                           % (name, expected, len(args)), "TypeError", function=name)
+        columns = [self._decode(name, type_text, nodes) for type_text, nodes in args]
+        for column in columns:
+            if len(column) != num_rows:
+                raise UdfError("bad-request", "an argument column has %d rows, the batch %d"
+                               % (len(column), num_rows), "ValueError", function=name)
+        return fn, columns
+
+    @staticmethod
+    def _decode(name, type_text, nodes):
+        try:
+            return decode_column(type_text, nodes)
+        except Exception as exc:
+            raise UdfError("bad-request", "malformed input column: %s" % _safe_str(exc),
+                           type(exc).__name__, function=name) from None
+
+    def _open(self, name, fn):
+        if not fn.opened:
+            try:
+                fn.open(FunctionContext(self._params))
+            except BaseException as exc:
+                raise self._user_error("exception", exc, name, context="open()") from None
+
+    def _packed(self, name, result_type, values):
+        nodes = self._encode(name, result_type, values, None)
+        packed_nodes, spans, data = pack(nodes)
+        return str(result_type), packed_nodes, spans, data
+
+    # -- table functions ---------------------------------------------------------------------
+
+    def call_table(self, name, num_rows, args):
+        """Calls table function ``name`` for every row of a batch. Returns ``(rows, values)``, both
+        packed: for each output row, the input row it came from (INT), and its values (a ROW of the
+        result columns)."""
+        fn, columns = self._prepare(name, ("table",), num_rows, args)
+        width = len(fn.result_types)
+        sources, values = [], []
+        with _Redirect(self._output):
+            self._open(name, fn)
+            rows = zip(*columns) if columns else (() for _ in range(num_rows))
+            for index, row in enumerate(rows):
+                try:
+                    produced = fn._call(*row)
+                    if produced is None:
+                        continue
+                    if isinstance(produced, (str, bytes, Row)) or not hasattr(produced, "__iter__"):
+                        produced = (produced,)
+                    for item in produced:
+                        if width == 1 and not (isinstance(item, (tuple, list, Row)) and len(item) == 1
+                                               and not fn.result_types[0].kind == "ARRAY"):
+                            item = (item,)
+                        sources.append(index)
+                        values.append(item)
+                except BaseException as exc:
+                    raise self._user_error("exception", exc, name, index) from None
+            return (self._packed(name, INT, sources), self._packed(name, fn.result_type, values))
+
+    # -- aggregate and table-aggregate functions ----------------------------------------------
+
+    def _accumulators(self, name, fn, states):
+        accumulators = []
+        for state in states:
+            try:
+                accumulators.append(fn._instance.create_accumulator() if state is None
+                                    else pickle.loads(state))
+            except BaseException as exc:
+                raise self._user_error("exception", exc, name,
+                                       context="create_accumulator()" if state is None
+                                       else "restoring an accumulator") from None
+        return accumulators
+
+    def _states(self, name, accumulators):
+        states = []
+        for accumulator in accumulators:
+            try:
+                states.append(pickle.dumps(accumulator, 4))
+            except BaseException as exc:
+                raise self._user_error("bad-result", exc, name,
+                                       context="pickling the accumulator") from None
+        return self._packed(name, BYTES, states)
+
+    def aggregate(self, name, op, states, groups, args):
+        """Updates accumulators with a batch: ``states`` holds the pickled accumulator of every
+        group the batch touches (NULL: not created yet), ``groups`` the group of each row. ``op``
+        is ``accumulate``, ``retract`` or ``merge`` (then ``args`` is one BYTES column of pickled
+        accumulators to merge into their groups). Returns the updated states, packed."""
+        group_ids = self._decode(name, *groups)
+        fn, columns = self._prepare(name, ("aggregate", "table_aggregate"), len(group_ids), args,
+                                    arity=1 if op == "merge" else None)
+        state_values = self._decode(name, *states)
+        with _Redirect(self._output):
+            self._open(name, fn)
+            accumulators = self._accumulators(name, fn, state_values)
+            instance = fn._instance
+            if op == "merge":
+                incoming = {}
+                for group, other in zip(group_ids, columns[0]):
+                    if other is not None:
+                        incoming.setdefault(group, []).append(other)
+                for group, others in incoming.items():
+                    try:
+                        instance.merge(accumulators[group], [pickle.loads(o) for o in others])
+                    except BaseException as exc:
+                        raise self._user_error("exception", exc, name, context="merge()") from None
+            else:
+                method = instance.accumulate if op == "accumulate" else instance.retract
+                rows = zip(*columns) if columns else (() for _ in group_ids)
+                index = 0
+                try:
+                    for index, (group, row) in enumerate(zip(group_ids, rows)):
+                        method(accumulators[group], *row)
+                except BaseException as exc:
+                    raise self._user_error("exception", exc, name, index, context="%s()" % op) from None
+            return self._states(name, accumulators)
+
+    def finish(self, name, states):
+        """``get_value`` of every accumulator in ``states``: the aggregate's result column."""
+        fn, _ = self._prepare(name, ("aggregate",), 0, [])
+        state_values = self._decode(name, *states)
+        with _Redirect(self._output):
+            self._open(name, fn)
+            values = []
+            for index, accumulator in enumerate(self._accumulators(name, fn, state_values)):
+                try:
+                    values.append(fn._instance.get_value(accumulator))
+                except BaseException as exc:
+                    raise self._user_error("exception", exc, name, index, context="get_value()") from None
+            return self._packed(name, fn.result_type, values)
+
+    def emit(self, name, states):
+        """The rows a table-aggregate emits for every accumulator in ``states``, as
+        ``call_table`` returns them (each output row names the group it came from)."""
+        fn, _ = self._prepare(name, ("table_aggregate",), 0, [])
+        state_values = self._decode(name, *states)
+        width = len(fn.result_type.fields)
+        sources, values = [], []
+        with _Redirect(self._output):
+            self._open(name, fn)
+            for index, accumulator in enumerate(self._accumulators(name, fn, state_values)):
+                try:
+                    if fn.emits_with_retract:
+                        out = _RetractableCollector()
+                        fn._instance.emit_update_with_retract(accumulator, out)
+                        produced = out.rows
+                    else:
+                        produced = fn._instance.emit_value(accumulator)
+                    for item in produced or ():
+                        if width == 1 and not isinstance(item, (tuple, list, Row)):
+                            item = (item,)
+                        sources.append(index)
+                        values.append(item)
+                except BaseException as exc:
+                    raise self._user_error("exception", exc, name, index, context="emitting rows") from None
+            return (self._packed(name, INT, sources), self._packed(name, fn.result_type, values))
 
     def _encode(self, name, result_type, values, failures):
         """Encodes the result column. With ``failures`` (the null policy) a value that does not

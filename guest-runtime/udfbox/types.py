@@ -184,6 +184,29 @@ class DataTypes:
     def FIELD(name, data_type, description=None):
         return RowField(name, data_type, description)
 
+    @staticmethod
+    def LIST_VIEW(element_type):
+        raise NotImplementedError(_VIEWS)
+
+    @staticmethod
+    def MAP_VIEW(key_type, value_type):
+        raise NotImplementedError(_VIEWS)
+
+
+_VIEWS = ("ListView and MapView state views are not supported by udfbox: accumulators live in "
+          "memory, so use a list or dict in the accumulator instead")
+
+
+class ListView:
+    """PyFlink's state-backed list view: not supported (accumulators live in memory)."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(_VIEWS)
+
+
+class MapView(ListView):
+    """PyFlink's state-backed map view: not supported (accumulators live in memory)."""
+
 
 _SIMPLE = {
     "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN",

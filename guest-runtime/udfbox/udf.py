@@ -5,8 +5,10 @@ import inspect
 
 from .types import DataType, to_data_type
 
-__all__ = ["FunctionContext", "UserDefinedFunction", "ScalarFunction", "UserDefinedFunctionWrapper",
-           "udf"]
+__all__ = ["AggregateFunction", "FunctionContext", "ScalarFunction", "TableAggregateFunction",
+           "TableFunction", "UserDefinedAggregateFunctionWrapper", "UserDefinedFunction",
+           "UserDefinedFunctionWrapper", "UserDefinedScalarFunctionWrapper",
+           "UserDefinedTableFunctionWrapper", "udaf", "udf", "udtaf", "udtf"]
 
 _FUNC_TYPES = ("general", "pandas")
 
@@ -42,6 +44,59 @@ class ScalarFunction(UserDefinedFunction):
         raise NotImplementedError("ScalarFunction subclasses must define eval()")
 
 
+class TableFunction(UserDefinedFunction):
+    """A table function: ``eval(self, *args)`` yields (or returns an iterable of) rows: tuples,
+    ``Row``s, or single values when there is one result column; ``None`` means no rows."""
+
+    def eval(self, *args):
+        raise NotImplementedError("TableFunction subclasses must define eval()")
+
+
+class ImperativeAggregateFunction(UserDefinedFunction):
+    """What aggregate and table-aggregate functions share: an accumulator made by
+    ``create_accumulator()`` and updated in place by ``accumulate(acc, *args)``; optionally
+    ``retract(acc, *args)`` (sliding windows) and ``merge(acc, accs)`` (partial aggregation)."""
+
+    def create_accumulator(self):
+        raise NotImplementedError("%s must define create_accumulator()" % type(self).__name__)
+
+    def accumulate(self, accumulator, *args):
+        raise NotImplementedError("%s must define accumulate()" % type(self).__name__)
+
+    def retract(self, accumulator, *args):
+        raise NotImplementedError("%s does not define retract(), which sliding windows need"
+                                  % type(self).__name__)
+
+    def merge(self, accumulator, accumulators):
+        raise NotImplementedError("%s does not define merge(), which partial aggregation needs"
+                                  % type(self).__name__)
+
+    def get_result_type(self):
+        return None
+
+    def get_accumulator_type(self):
+        return None
+
+
+class AggregateFunction(ImperativeAggregateFunction):
+    """An aggregate function: ``get_value(acc)`` turns the accumulator into the result."""
+
+    def get_value(self, accumulator):
+        raise NotImplementedError("%s must define get_value()" % type(self).__name__)
+
+
+class TableAggregateFunction(ImperativeAggregateFunction):
+    """A table-aggregate function: ``emit_value(acc)`` yields result rows, or
+    ``emit_update_with_retract(acc, out)`` calls ``out.collect(row)`` / ``out.retract(row)``."""
+
+    def emit_value(self, accumulator):
+        raise NotImplementedError("%s must define emit_value()" % type(self).__name__)
+
+
+def _overrides(instance, base, method):
+    return getattr(type(instance), method, None) is not getattr(base, method, None)
+
+
 def _callable_name(f):
     if isinstance(f, functools.partial):
         return _callable_name(f.func)
@@ -52,33 +107,21 @@ def _callable_name(f):
 
 
 class UserDefinedFunctionWrapper:
-    """What ``udf(...)`` returns: the function plus its declared types. A UDF file registers every
-    module-level name bound to one of these."""
+    """What ``udf``, ``udtf``, ``udaf`` and ``udtaf`` return: the function plus its declared
+    types. A UDF file registers every module-level name bound to one of these."""
 
-    kind = "scalar"
+    kind = None
 
     def __init__(self, func, input_types, result_type, deterministic, name, func_type):
         if func_type not in _FUNC_TYPES:
             raise ValueError("func_type must be one of %s, got %r" % (", ".join(_FUNC_TYPES), func_type))
-        if isinstance(func, ScalarFunction):
-            self._instance = func
-            self._call = func.eval
-        elif isinstance(func, UserDefinedFunction):
-            raise TypeError("udf() takes a ScalarFunction, got %s" % type(func).__name__)
-        elif inspect.isclass(func):
-            raise TypeError("udf() takes a function or an instance, got the class %s; "
-                            "pass %s() instead" % (func.__name__, func.__name__))
-        elif callable(func):
-            self._instance = None
-            self._call = func
-        else:
-            raise TypeError("udf() takes a callable, got %r" % (func,))
-        if result_type is None:
-            raise TypeError("udf %s needs a result_type" % (name or _callable_name(func)))
         if isinstance(input_types, (DataType, str)):
             input_types = [input_types]
         self.func = func
         self.input_types = None if input_types is None else [to_data_type(t) for t in input_types]
+        if result_type is None:
+            maker = {"scalar": "udf", "table": "udtf", "aggregate": "udaf"}.get(self.kind, "udtaf")
+            raise TypeError("%s %s needs a result_type" % (maker, name or _callable_name(func)))
         self.result_type = to_data_type(result_type)
         if deterministic is None:
             deterministic = self._instance.is_deterministic() if self._instance is not None else True
@@ -103,9 +146,119 @@ class UserDefinedFunctionWrapper:
         return self._call(*args)
 
     def __repr__(self):
-        return "<udf %s(%s) -> %s>" % (
-            self.name, "?" if self.input_types is None else ", ".join(map(str, self.input_types)),
+        return "<%s %s(%s) -> %s>" % (
+            self.kind, self.name, "?" if self.input_types is None else ", ".join(map(str, self.input_types)),
             self.result_type)
+
+
+def _bind(func, expected, maker):
+    """The instance (if a class-based UDF) and the callable for ``func``."""
+    if isinstance(func, expected):
+        return func, func.eval
+    if isinstance(func, UserDefinedFunction):
+        raise TypeError("%s() takes a %s, got %s" % (maker, expected.__name__, type(func).__name__))
+    if inspect.isclass(func):
+        raise TypeError("%s() takes a function or an instance, got the class %s; pass %s() instead"
+                        % (maker, func.__name__, func.__name__))
+    if not callable(func):
+        raise TypeError("%s() takes a callable, got %r" % (maker, func))
+    return None, func
+
+
+class UserDefinedScalarFunctionWrapper(UserDefinedFunctionWrapper):
+    kind = "scalar"
+
+    def __init__(self, func, input_types, result_type, deterministic, name, func_type):
+        self._instance, self._call = _bind(func, ScalarFunction, "udf")
+        super().__init__(func, input_types, result_type, deterministic, name, func_type)
+
+
+class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
+    """A table function. ``result_type`` is a ROW of its result columns ``f0, f1, ...`` (SQL
+    names them: ``LATERAL TABLE(f(x)) AS T(a, b)``)."""
+
+    kind = "table"
+
+    def __init__(self, func, input_types, result_types, deterministic, name):
+        self._instance, self._call = _bind(func, TableFunction, "udtf")
+        if result_types is None:
+            raise TypeError("udtf %s needs result_types" % (name or _callable_name(func)))
+        if isinstance(result_types, (DataType, str)):
+            result_types = [result_types]
+        self.result_types = [to_data_type(t) for t in result_types]
+        if not self.result_types:
+            raise TypeError("udtf %s needs at least one result type" % (name or _callable_name(func)))
+        row = "ROW<%s>" % ", ".join("`f%d` %s" % (i, t) for i, t in enumerate(self.result_types))
+        super().__init__(func, input_types, row, deterministic, name, "general")
+
+
+class _VectorizedAggregate(AggregateFunction):
+    """A ``func_type="pandas"`` aggregate: keeps each group's argument columns and calls the
+    function once per group with them as ``Series``."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def create_accumulator(self):
+        return []
+
+    def accumulate(self, accumulator, *args):
+        accumulator.append(list(args))
+
+    def retract(self, accumulator, *args):
+        row = list(args)
+        for i, kept in enumerate(accumulator):
+            if kept == row:
+                del accumulator[i]
+                return
+
+    def merge(self, accumulator, accumulators):
+        for other in accumulators:
+            accumulator.extend(other)
+
+    def get_value(self, accumulator):
+        from .series import Series
+        columns = list(zip(*accumulator)) if accumulator else []
+        if not columns:
+            return self.func()
+        return self.func(*[Series(list(c)) for c in columns])
+
+
+class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
+    """An aggregate (``kind="aggregate"``) or table-aggregate (``"table_aggregate"``) function.
+    Accumulators cross the sandbox boundary pickled (protocol 4), one BINARY value per group."""
+
+    def __init__(self, func, input_types, result_type, accumulator_type, deterministic, name, func_type,
+                 table):
+        self.kind = "table_aggregate" if table else "aggregate"
+        base = TableAggregateFunction if table else AggregateFunction
+        maker = "udtaf" if table else "udaf"
+        if func_type == "pandas" and not table:
+            if isinstance(func, UserDefinedFunction) or not callable(func):
+                raise TypeError("udaf(func_type='pandas') takes a function of whole columns")
+            self._instance = _VectorizedAggregate(func)
+        elif isinstance(func, base):
+            self._instance = func
+        elif inspect.isclass(func) and issubclass(func, base):
+            raise TypeError("%s() takes an instance, got the class %s; pass %s() instead"
+                            % (maker, func.__name__, func.__name__))
+        else:
+            raise TypeError("%s() takes a %s instance, got %r" % (maker, base.__name__, func))
+        if result_type is None:
+            result_type = self._instance.get_result_type()
+        if accumulator_type is None:
+            accumulator_type = self._instance.get_accumulator_type()
+        self.accumulator_type = None if accumulator_type is None else to_data_type(accumulator_type)
+        if table:
+            if isinstance(result_type, (list, tuple)):
+                result_type = "ROW<%s>" % ", ".join("`f%d` %s" % (i, to_data_type(t)) for i, t in enumerate(result_type))
+            elif result_type is not None and to_data_type(result_type).kind != "ROW":
+                result_type = "ROW<`f0` %s>" % to_data_type(result_type)
+        self._call = self._instance.accumulate
+        super().__init__(func, input_types, result_type, deterministic, name, func_type)
+        self.has_retract = _overrides(self._instance, ImperativeAggregateFunction, "retract")
+        self.has_merge = _overrides(self._instance, ImperativeAggregateFunction, "merge")
+        self.emits_with_retract = table and callable(getattr(self._instance, "emit_update_with_retract", None))
 
 
 def udf(f=None, input_types=None, result_type=None, deterministic=None, name=None,
@@ -119,4 +272,38 @@ def udf(f=None, input_types=None, result_type=None, deterministic=None, name=Non
     if f is None:
         return functools.partial(udf, input_types=input_types, result_type=result_type,
                                  deterministic=deterministic, name=name, func_type=func_type)
-    return UserDefinedFunctionWrapper(f, input_types, result_type, deterministic, name, func_type)
+    return UserDefinedScalarFunctionWrapper(f, input_types, result_type, deterministic, name, func_type)
+
+
+def udtf(f=None, input_types=None, result_types=None, deterministic=None, name=None):
+    """Makes a table function from a generator function, a function returning an iterable, or a
+    ``TableFunction`` instance; as a call or a decorator, as in PyFlink."""
+    if f is None:
+        return functools.partial(udtf, input_types=input_types, result_types=result_types,
+                                 deterministic=deterministic, name=name)
+    return UserDefinedTableFunctionWrapper(f, input_types, result_types, deterministic, name)
+
+
+def udaf(f=None, input_types=None, result_type=None, accumulator_type=None, deterministic=None,
+         name=None, func_type="general"):
+    """Makes an aggregate function from an ``AggregateFunction`` instance, or, with
+    ``func_type="pandas"``, from a function that takes each group's columns and returns one value."""
+    if f is None:
+        return functools.partial(udaf, input_types=input_types, result_type=result_type,
+                                 accumulator_type=accumulator_type, deterministic=deterministic,
+                                 name=name, func_type=func_type)
+    return UserDefinedAggregateFunctionWrapper(f, input_types, result_type, accumulator_type,
+                                               deterministic, name, func_type, table=False)
+
+
+def udtaf(f=None, input_types=None, result_type=None, accumulator_type=None, deterministic=None,
+          name=None, func_type="general"):
+    """Makes a table-aggregate function from a ``TableAggregateFunction`` instance."""
+    if f is None:
+        return functools.partial(udtaf, input_types=input_types, result_type=result_type,
+                                 accumulator_type=accumulator_type, deterministic=deterministic,
+                                 name=name, func_type=func_type)
+    if func_type != "general":
+        raise ValueError("udtaf supports func_type='general' only")
+    return UserDefinedAggregateFunctionWrapper(f, input_types, result_type, accumulator_type,
+                                               deterministic, name, func_type, table=True)

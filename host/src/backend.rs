@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{new_null_array, Array, ArrayRef};
+use arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
@@ -42,7 +42,7 @@ impl fmt::Display for Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionInfo {
     pub name: String,
-    /// `scalar`.
+    /// `scalar`, `table`, `aggregate` or `table_aggregate`.
     pub kind: String,
     /// `general` (row at a time) or `pandas` (vectorized).
     pub func_type: String,
@@ -89,6 +89,24 @@ impl<T> Reply<T> {
     }
 }
 
+/// What a table function (or table aggregate) produced: for each output row, the input row (or
+/// group) it came from (INT), and the rows themselves (a ROW of the result columns).
+#[derive(Debug)]
+pub struct TableOutput {
+    pub sources: PackedColumn,
+    pub rows: PackedColumn,
+}
+
+/// How an aggregate batch updates accumulators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateOp {
+    Accumulate,
+    /// Undo rows leaving a sliding window frame (`retract`).
+    Retract,
+    /// The argument is a BYTES column of accumulators to fold into their groups (`merge`).
+    Merge,
+}
+
 /// A batch call's result.
 #[derive(Debug)]
 pub struct CallResult {
@@ -110,6 +128,22 @@ pub trait Backend: Send + Sync {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>>;
     /// Calls `function` once over `num_rows` rows.
     fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult>;
+    /// Calls table function `function` for every one of `num_rows` rows.
+    fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput>;
+    /// Updates the accumulators `states` (BYTES, pickled; NULL: new) with a batch whose rows
+    /// belong to the groups `groups` (INT indexes into `states`); returns the new states.
+    fn aggregate(
+        &self,
+        function: &str,
+        op: AggregateOp,
+        states: WireColumn,
+        groups: WireColumn,
+        args: Vec<WireColumn>,
+    ) -> Reply<PackedColumn>;
+    /// `get_value` of every accumulator.
+    fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn>;
+    /// The rows a table aggregate emits for every accumulator.
+    fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput>;
     /// Calls `close()` on every opened function.
     fn close(&self) -> Reply<()>;
     /// The most linear memory a sandbox has grown to, in bytes (wasm only).
@@ -293,26 +327,10 @@ impl FunctionSet {
     /// Calls `name` over one batch of `num_rows` rows; every argument has `num_rows` values.
     pub fn call(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let function = self.function(name).ok_or_else(|| unknown(name))?;
-        let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
-        let targets = self.argument_types(name, &types)?;
-        let mut columns = Vec::with_capacity(args.len());
-        for (array, (udf_type, arrow_type)) in args.iter().zip(&targets) {
-            if array.len() != num_rows {
-                return Err(Error::Invalid(format!(
-                    "argument of '{name}' has {} rows, the batch {num_rows}",
-                    array.len()
-                )));
-            }
-            let array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
-            columns.push(wire::encode(udf_type, &array)?);
-        }
+        let columns = self.encode_args(name, args, num_rows)?;
         let policy = self.error_policy(name);
         let reply = self.backend.call(name, num_rows, columns, policy);
-        if let Some(used) = reply.fuel_used.filter(|_| self.options.limits.fuel.is_some()) {
-            *self.fuel.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default() += used;
-        }
-        self.forward_output(Some(name), &reply.output);
-        let decoded = reply.result.and_then(|result| {
+        let decoded = self.settle(name, reply).and_then(|result| {
             let array = wire::decode(&function.result_type, result.column).map_err(|e| bad_result(name, e))?;
             if array.len() != num_rows {
                 return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
@@ -332,6 +350,128 @@ impl FunctionSet {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Arguments cast to the types `name` takes and encoded for the boundary.
+    fn encode_args(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<Vec<WireColumn>> {
+        let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+        let targets = self.argument_types(name, &types)?;
+        let mut columns = Vec::with_capacity(args.len());
+        for (array, (udf_type, arrow_type)) in args.iter().zip(&targets) {
+            if array.len() != num_rows {
+                return Err(Error::Invalid(format!(
+                    "argument of '{name}' has {} rows, the batch {num_rows}",
+                    array.len()
+                )));
+            }
+            let array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
+            columns.push(wire::encode(udf_type, &array)?);
+        }
+        Ok(columns)
+    }
+
+    /// Accounts a reply's fuel and forwards its output; returns its result.
+    fn settle<T>(&self, name: &str, reply: Reply<T>) -> Result<T> {
+        if let Some(used) = reply.fuel_used.filter(|_| self.options.limits.fuel.is_some()) {
+            *self.fuel.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default() += used;
+        }
+        self.forward_output(Some(name), &reply.output);
+        reply.result
+    }
+
+    fn function_of_kind(&self, name: &str, kinds: &[&str]) -> Result<&Function> {
+        let function = self.function(name).ok_or_else(|| unknown(name))?;
+        if !kinds.contains(&function.info.kind.as_str()) {
+            return Err(Error::Invalid(format!(
+                "'{name}' is a {} function, not {}",
+                function.info.kind.replace('_', "-"),
+                kinds.join(" or ").replace('_', "-")
+            )));
+        }
+        Ok(function)
+    }
+
+    /// The rows a table function or table aggregate produced, checked against its row type.
+    fn table_output(&self, name: &str, function: &Function, output: TableOutput) -> Result<(Int32Array, StructArray)> {
+        let sources = wire::decode(&DataType::Int32, output.sources).map_err(|e| bad_result(name, e))?;
+        let rows = wire::decode(&function.result_type, output.rows).map_err(|e| bad_result(name, e))?;
+        let sources = sources.as_any().downcast_ref::<Int32Array>().cloned();
+        let rows = rows.as_any().downcast_ref::<StructArray>().cloned();
+        match (sources, rows) {
+            (Some(sources), Some(rows)) if sources.len() == rows.len() && sources.null_count() == 0 => {
+                Ok((sources, rows))
+            }
+            _ => Err(bad_result(name, "malformed table output")),
+        }
+    }
+
+    /// Calls table function `name` for each of `num_rows` rows. Returns, for every output row,
+    /// the input row it came from, and the output rows (a struct of the result columns `f0`, ...).
+    pub fn call_table(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<(Int32Array, StructArray)> {
+        let function = self.function_of_kind(name, &["table"])?;
+        let columns = self.encode_args(name, args, num_rows)?;
+        let output = self.settle(name, self.backend.call_table(name, num_rows, columns))?;
+        let (sources, rows) = self.table_output(name, function, output)?;
+        if sources.values().iter().any(|&row| row < 0 || row as usize >= num_rows) {
+            return Err(bad_result(name, "an output row names an input row outside the batch"));
+        }
+        Ok((sources, rows))
+    }
+
+    /// Updates accumulators with one batch. `states` holds the pickled accumulator of each group
+    /// the batch touches (NULL: not created yet), `groups` each row's index into `states`. For
+    /// [`AggregateOp::Merge`], `args` is one binary column of accumulators to merge. Returns the
+    /// updated states, one per entry of `states`.
+    pub fn aggregate(
+        &self,
+        name: &str,
+        op: AggregateOp,
+        states: &BinaryArray,
+        groups: &Int32Array,
+        args: &[ArrayRef],
+    ) -> Result<BinaryArray> {
+        self.function_of_kind(name, &["aggregate", "table_aggregate"])?;
+        let columns = match op {
+            AggregateOp::Merge => match args {
+                [others] => vec![wire::encode("BYTES", cast(others, &DataType::Binary)?.as_ref())?],
+                _ => return Err(Error::Invalid("merge takes one column of accumulators".into())),
+            },
+            _ => self.encode_args(name, args, groups.len())?,
+        };
+        let states_column = wire::encode("BYTES", states)?;
+        let groups_column = wire::encode("INT", groups)?;
+        let reply = self.backend.aggregate(name, op, states_column, groups_column, columns);
+        let updated = self.settle(name, reply)?;
+        let updated = wire::decode(&DataType::Binary, updated).map_err(|e| bad_result(name, e))?;
+        match updated.as_any().downcast_ref::<BinaryArray>() {
+            Some(updated) if updated.len() == states.len() => Ok(updated.clone()),
+            _ => Err(bad_result(name, "returned the wrong number of accumulators")),
+        }
+    }
+
+    /// The results of aggregate `name` for every accumulator in `states` (`get_value`).
+    pub fn finish(&self, name: &str, states: &BinaryArray) -> Result<ArrayRef> {
+        let function = self.function_of_kind(name, &["aggregate"])?;
+        let states_column = wire::encode("BYTES", states)?;
+        let values = self.settle(name, self.backend.finish(name, states_column))?;
+        let values = wire::decode(&function.result_type, values).map_err(|e| bad_result(name, e))?;
+        if values.len() != states.len() {
+            return Err(bad_result(name, "returned the wrong number of results"));
+        }
+        Ok(values)
+    }
+
+    /// The rows table aggregate `name` emits for every accumulator in `states`: for each output
+    /// row, the accumulator (group) it came from, and the rows.
+    pub fn emit(&self, name: &str, states: &BinaryArray) -> Result<(Int32Array, StructArray)> {
+        let function = self.function_of_kind(name, &["table_aggregate"])?;
+        let states_column = wire::encode("BYTES", states)?;
+        let output = self.settle(name, self.backend.emit(name, states_column))?;
+        let (sources, rows) = self.table_output(name, function, output)?;
+        if sources.values().iter().any(|&group| group < 0 || group as usize >= states.len()) {
+            return Err(bad_result(name, "an output row names a group that does not exist"));
+        }
+        Ok((sources, rows))
     }
 
     /// Counts rows nulled by the `null` policy; the first batch with failures is logged as a

@@ -23,6 +23,7 @@
 //! # Ok::<(), udfbox::Error>(())
 //! ```
 
+pub mod aggregate;
 pub mod backend;
 pub mod error;
 pub mod limits;

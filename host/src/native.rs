@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
-use crate::backend::{Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply};
+use crate::backend::{AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply, TableOutput};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
@@ -160,6 +160,55 @@ fn bytes_of(value: &Bound<'_, PyAny>) -> Result<Vec<u8>> {
         .map_err(|_| Error::Invalid("malformed result column: a buffer is not bytes".into()))
 }
 
+/// A wire column as the runtime takes it: `(type, [(length, null_count, validity, buffers)])`.
+fn py_column<'py>(py: Python<'py>, column: &WireColumn) -> Result<Bound<'py, PyAny>> {
+    let nodes = PyList::empty(py);
+    for node in &column.nodes {
+        let buffers =
+            PyList::new(py, node.buffers.iter().map(|b| PyBytes::new(py, b))).map_err(|e| native_error(py, e))?;
+        nodes
+            .append((node.length, node.null_count, PyBytes::new(py, &node.validity), buffers))
+            .map_err(|e| native_error(py, e))?;
+    }
+    (column.data_type.as_str(), nodes).into_pyobject(py).map(|t| t.into_any()).map_err(|e| native_error(py, e))
+}
+
+fn py_columns<'py>(py: Python<'py>, columns: &[WireColumn]) -> Result<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for column in columns {
+        list.append(py_column(py, column)?).map_err(|e| native_error(py, e))?;
+    }
+    Ok(list)
+}
+
+/// A packed result `(type, nodes, spans, data)` (see `runtime.pack`).
+fn packed_column(py: Python<'_>, value: &Bound<'_, PyAny>) -> Result<PackedColumn> {
+    type Node = (u32, u32, (u32, u32), u32, u32);
+    let (data_type, nodes, spans, data): (String, Vec<Node>, Vec<(u32, u32)>, Bound<'_, PyAny>) =
+        value.extract().map_err(|e| native_error(py, e))?;
+    let span = |(offset, length): (u32, u32)| Span { offset, length };
+    Ok(PackedColumn {
+        data_type,
+        nodes: nodes
+            .into_iter()
+            .map(|(length, null_count, validity, first_buffer, buffer_count)| PackedNode {
+                length,
+                null_count,
+                validity: span(validity),
+                first_buffer,
+                buffer_count,
+            })
+            .collect(),
+        buffers: spans.into_iter().map(span).collect(),
+        data: bytes_of(&data)?,
+    })
+}
+
+fn table_output(py: Python<'_>, value: &Bound<'_, PyAny>) -> Result<TableOutput> {
+    let (sources, rows): (Bound<'_, PyAny>, Bound<'_, PyAny>) = value.extract().map_err(|e| native_error(py, e))?;
+    Ok(TableOutput { sources: packed_column(py, &sources)?, rows: packed_column(py, &rows)? })
+}
+
 impl Backend for NativeBackend {
     fn mode(&self) -> Mode {
         Mode::Native
@@ -186,24 +235,13 @@ impl Backend for NativeBackend {
 
     fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult> {
         self.reply(|py| {
-            let columns = PyList::empty(py);
-            for column in &args {
-                let nodes = PyList::empty(py);
-                for node in &column.nodes {
-                    let buffers = PyList::new(py, node.buffers.iter().map(|b| PyBytes::new(py, b)))
-                        .map_err(|e| native_error(py, e))?;
-                    nodes
-                        .append((node.length, node.null_count, PyBytes::new(py, &node.validity), buffers))
-                        .map_err(|e| native_error(py, e))?;
-                }
-                columns.append((column.data_type.as_str(), nodes)).map_err(|e| native_error(py, e))?;
-            }
             let null_on_error = on_error == ErrorPolicy::Null;
-            let result = self.invoke(py, "call", (function, num_rows, columns, null_on_error))?;
-            type Node = (u32, u32, (u32, u32), u32, u32);
-            type Packed<'py> = (String, Vec<Node>, Vec<(u32, u32)>, Bound<'py, PyAny>, u32, Bound<'py, PyAny>);
-            let (data_type, nodes, spans, data, failed_rows, first): Packed<'_> =
-                result.extract().map_err(|e| native_error(py, e))?;
+            let result = self.invoke(py, "call", (function, num_rows, py_columns(py, &args)?, null_on_error))?;
+            let (packed, failed_rows, first): (Bound<'_, PyAny>, u32, Bound<'_, PyAny>) = (
+                result.get_item(pyo3::types::PySlice::new(py, 0, 4, 1)).map_err(|e| native_error(py, e))?,
+                result.get_item(4).and_then(|v| v.extract()).map_err(|e| native_error(py, e))?,
+                result.get_item(5).map_err(|e| native_error(py, e))?,
+            );
             let first_failure = if first.is_none() {
                 None
             } else {
@@ -212,23 +250,48 @@ impl Backend for NativeBackend {
                     other => return Err(other),
                 }
             };
-            let span = |(offset, length): (u32, u32)| Span { offset, length };
-            let column = PackedColumn {
-                data_type,
-                nodes: nodes
-                    .into_iter()
-                    .map(|(length, null_count, validity, first_buffer, buffer_count)| PackedNode {
-                        length,
-                        null_count,
-                        validity: span(validity),
-                        first_buffer,
-                        buffer_count,
-                    })
-                    .collect(),
-                buffers: spans.into_iter().map(span).collect(),
-                data: bytes_of(&data)?,
-            };
-            Ok(CallResult { column, failed_rows, first_failure })
+            Ok(CallResult { column: packed_column(py, &packed)?, failed_rows, first_failure })
+        })
+    }
+
+    fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput> {
+        self.reply(|py| {
+            let result = self.invoke(py, "call_table", (function, num_rows, py_columns(py, &args)?))?;
+            table_output(py, &result)
+        })
+    }
+
+    fn aggregate(
+        &self,
+        function: &str,
+        op: AggregateOp,
+        states: WireColumn,
+        groups: WireColumn,
+        args: Vec<WireColumn>,
+    ) -> Reply<PackedColumn> {
+        let op = match op {
+            AggregateOp::Accumulate => "accumulate",
+            AggregateOp::Retract => "retract",
+            AggregateOp::Merge => "merge",
+        };
+        self.reply(|py| {
+            let (states, groups) = (py_column(py, &states)?, py_column(py, &groups)?);
+            let result = self.invoke(py, "aggregate", (function, op, states, groups, py_columns(py, &args)?))?;
+            packed_column(py, &result)
+        })
+    }
+
+    fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
+        self.reply(|py| {
+            let result = self.invoke(py, "finish", (function, py_column(py, &states)?))?;
+            packed_column(py, &result)
+        })
+    }
+
+    fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
+        self.reply(|py| {
+            let result = self.invoke(py, "emit", (function, py_column(py, &states)?))?;
+            table_output(py, &result)
         })
     }
 

@@ -8,10 +8,11 @@ use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
+use crate::aggregate::PythonAggregateUdf;
 use crate::backend::FunctionSet;
 use crate::error::{Error, Result};
 
@@ -47,19 +48,26 @@ fn external(error: Error) -> DataFusionError {
 impl PythonScalarUdf {
     /// The DataFusion UDF for function `name` of `set`.
     pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
-        let function = set.function(name).ok_or_else(|| Error::Invalid(format!("unknown function '{name}'")))?;
-        // A non-deterministic function must run for every row, never be folded into a constant.
-        let volatility = if function.info.deterministic { Volatility::Immutable } else { Volatility::Volatile };
-        let signature = match &function.input_types {
-            Some(types) if types.is_empty() => Signature::nullary(volatility),
-            Some(_) => Signature::user_defined(volatility),
-            None => Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::UserDefined], volatility),
-        };
-        // SQL folds unquoted identifiers to lower case: `addOne(x)` looks up `addone`.
-        let lower = name.to_lowercase();
-        let aliases = if lower != name { vec![lower] } else { Vec::new() };
-        Ok(Self { name: name.to_string(), aliases, signature, result_type: function.result_type.clone(), set })
+        let (signature, aliases, result_type) = sql_signature(&set, name)?;
+        Ok(Self { name: name.to_string(), aliases, signature, result_type, set })
     }
+}
+
+/// How SQL sees function `name` of `set`: its signature, the aliases it is found under, and
+/// its result type.
+pub(crate) fn sql_signature(set: &FunctionSet, name: &str) -> Result<(Signature, Vec<String>, DataType)> {
+    let function = set.function(name).ok_or_else(|| Error::Invalid(format!("unknown function '{name}'")))?;
+    // A non-deterministic function must run for every row, never be folded into a constant.
+    let volatility = if function.info.deterministic { Volatility::Immutable } else { Volatility::Volatile };
+    let signature = match &function.input_types {
+        Some(types) if types.is_empty() => Signature::nullary(volatility),
+        Some(_) => Signature::user_defined(volatility),
+        None => Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::UserDefined], volatility),
+    };
+    // SQL folds unquoted identifiers to lower case: `addOne(x)` looks up `addone`.
+    let lower = name.to_lowercase();
+    let aliases = if lower != name { vec![lower] } else { Vec::new() };
+    Ok((signature, aliases, function.result_type.clone()))
 }
 
 impl ScalarUDFImpl for PythonScalarUdf {
@@ -119,14 +127,21 @@ pub fn callable_unquoted(name: &str) -> bool {
 /// (`substr`, `trim`, `ceil` ...) is registered too, with a warning: it is reached only quoted,
 /// `"substr"(...)`; unquoted, the built-in runs.
 pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Result<()> {
-    let names: Vec<String> = set.functions().map(|f| f.info.name.clone()).collect();
-    for name in names {
+    let functions: Vec<(String, String)> =
+        set.functions().map(|f| (f.info.name.clone(), f.info.kind.clone())).collect();
+    for (name, kind) in functions {
         if !callable_unquoted(&name) {
             tracing::warn!(
                 "UDF '{name}' has a name SQL treats specially: `{name}(...)` runs the built-in; call yours as \"{name}\"(...)"
             );
         }
-        ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?));
+        match kind.as_str() {
+            "scalar" => ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?)),
+            "aggregate" => ctx.register_udaf(AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?)),
+            // Table functions are reached through LATERAL TABLE(...) (see `lateral`), table
+            // aggregates through `flat_aggregate`.
+            _ => {}
+        }
     }
     Ok(())
 }

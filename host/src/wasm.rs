@@ -35,7 +35,7 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::backend::{Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply};
+use crate::backend::{AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply, TableOutput};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
@@ -558,6 +558,37 @@ impl WasmBackend {
     }
 }
 
+type GuestRuntime = bindings::exports::udfbox::runtime::runtime::Guest;
+
+impl WasmBackend {
+    /// Runs one metered guest call of `function` in a checked-out instance; `call` drives it
+    /// (with [`drive`]) and returns its outcome.
+    fn guest_call<T>(
+        &self,
+        function: &str,
+        call: impl FnOnce(&GuestRuntime, &mut Store<SandboxState>) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
+    ) -> Reply<T> {
+        let mut fuel_used = None;
+        let mut reply = self.with_instance(|instance, _output| {
+            self.prepare(instance, true)?;
+            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+            let outcome = call(runtime, &mut instance.sandbox.store)?;
+            fuel_used = self.fuel_used(instance);
+            self.finish(instance, Some(function), outcome)
+        });
+        reply.fuel_used = fuel_used;
+        reply
+    }
+}
+
+fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> U) -> Reply<U> {
+    Reply { result: reply.result.map(f), output: reply.output, fuel_used: reply.fuel_used }
+}
+
+fn table_output(result: wit::TableResult) -> TableOutput {
+    TableOutput { sources: from_wit(result.sources), rows: from_wit(result.rows) }
+}
+
 fn udf_error(e: wit::UdfError) -> Error {
     Error::Udf(udf_error_of(e))
 }
@@ -658,24 +689,65 @@ impl Backend for WasmBackend {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
-        let mut fuel_used = None;
-        let mut reply = self.with_instance(|instance, _output| {
-            self.prepare(instance, true)?;
-            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-            let outcome = drive(
-                self.limits.timeout,
-                runtime.call_call(&mut instance.sandbox.store, function, num_rows, &args, on_error),
-            )?;
-            fuel_used = self.fuel_used(instance);
-            let result = self.finish(instance, Some(function), outcome)?;
-            Ok(CallResult {
-                column: from_wit(result.column),
-                failed_rows: result.failed_rows,
-                first_failure: result.first_failure.map(udf_error_of),
-            })
+        let timeout = self.limits.timeout;
+        let reply = self.guest_call(function, |runtime, store| {
+            drive(timeout, runtime.call_call(store, function, num_rows, &args, on_error))
         });
-        reply.fuel_used = fuel_used;
-        reply
+        map_reply(reply, |result| CallResult {
+            column: from_wit(result.column),
+            failed_rows: result.failed_rows,
+            first_failure: result.first_failure.map(udf_error_of),
+        })
+    }
+
+    fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput> {
+        let Ok(num_rows) = u32::try_from(num_rows) else {
+            return Reply::failed(Error::Invalid("batch too large".into()));
+        };
+        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let timeout = self.limits.timeout;
+        let reply = self.guest_call(function, |runtime, store| {
+            drive(timeout, runtime.call_call_table(store, function, num_rows, &args))
+        });
+        map_reply(reply, table_output)
+    }
+
+    fn aggregate(
+        &self,
+        function: &str,
+        op: AggregateOp,
+        states: WireColumn,
+        groups: WireColumn,
+        args: Vec<WireColumn>,
+    ) -> Reply<PackedColumn> {
+        let (states, groups) = (to_wit(states), to_wit(groups));
+        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let op = match op {
+            AggregateOp::Accumulate => wit::AggregateOp::Accumulate,
+            AggregateOp::Retract => wit::AggregateOp::Retract,
+            AggregateOp::Merge => wit::AggregateOp::Merge,
+        };
+        let timeout = self.limits.timeout;
+        let reply = self.guest_call(function, |runtime, store| {
+            drive(timeout, runtime.call_aggregate(store, function, op, &states, &groups, &args))
+        });
+        map_reply(reply, from_wit)
+    }
+
+    fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
+        let states = to_wit(states);
+        let timeout = self.limits.timeout;
+        let reply =
+            self.guest_call(function, |runtime, store| drive(timeout, runtime.call_finish(store, function, &states)));
+        map_reply(reply, from_wit)
+    }
+
+    fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
+        let states = to_wit(states);
+        let timeout = self.limits.timeout;
+        let reply =
+            self.guest_call(function, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));
+        map_reply(reply, table_output)
     }
 
     fn close(&self) -> Reply<()> {

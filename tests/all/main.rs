@@ -2,6 +2,7 @@
 //! modes (wasm and native) and asserts that the two agree and match the expected value.
 
 mod adversarial;
+mod aggregates;
 mod cli;
 mod datatypes;
 mod deps;

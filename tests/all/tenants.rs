@@ -126,9 +126,12 @@ fn source(kind: Kind, factor: i64) -> String {
 }
 
 async fn tenant_query(tenants: Arc<Tenants>, id: String, kind: Kind, factor: i64) -> Result<(), String> {
+    // Limits are per tenant: the busy loop gets a short timeout, the memory bomb a small memory
+    // limit (and the default 10 s, so that a loaded machine cannot turn it into a timeout).
     let limits = match kind {
-        Kind::Good => Limits::default(),
-        _ => Limits { timeout: Duration::from_millis(300), memory_bytes: 96 << 20, ..Limits::default() },
+        Kind::BusyLoop => Limits { timeout: Duration::from_millis(300), ..Limits::default() },
+        Kind::MemoryBomb => Limits { memory_bytes: 96 << 20, ..Limits::default() },
+        Kind::Good | Kind::Raises => Limits::default(),
     };
     let options = Options { mode: Mode::Wasm, limits, ..Default::default() };
     let setup_tenants = tenants.clone();

@@ -1,4 +1,4 @@
 from udfbox.row import Row
-from udfbox.types import DataTypes
+from udfbox.types import DataTypes, ListView, MapView
 
-__all__ = ["DataTypes", "Row"]
+__all__ = ["DataTypes", "ListView", "MapView", "Row"]

@@ -1,5 +1,9 @@
-from udfbox.udf import (FunctionContext, ScalarFunction, UserDefinedFunction,
-                        UserDefinedFunctionWrapper, udf)
+from udfbox.udf import (AggregateFunction, FunctionContext, ScalarFunction, TableAggregateFunction,
+                        TableFunction, UserDefinedAggregateFunctionWrapper, UserDefinedFunction,
+                        UserDefinedFunctionWrapper, UserDefinedScalarFunctionWrapper,
+                        UserDefinedTableFunctionWrapper, udaf, udf, udtaf, udtf)
 
-__all__ = ["FunctionContext", "ScalarFunction", "UserDefinedFunction",
-           "UserDefinedFunctionWrapper", "udf"]
+__all__ = ["AggregateFunction", "FunctionContext", "ScalarFunction", "TableAggregateFunction",
+           "TableFunction", "UserDefinedAggregateFunctionWrapper", "UserDefinedFunction",
+           "UserDefinedFunctionWrapper", "UserDefinedScalarFunctionWrapper",
+           "UserDefinedTableFunctionWrapper", "udaf", "udf", "udtaf", "udtf"]

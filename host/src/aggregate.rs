@@ -1,0 +1,266 @@
+//! Python aggregate functions in DataFusion: grouped and global aggregates through a
+//! `GroupsAccumulator` (one boundary crossing per batch, however many groups it touches), window
+//! aggregates over sliding frames through an `Accumulator` with `retract`.
+//!
+//! Accumulators live on the host as their pickled bytes, one Binary value per group (NULL until
+//! the group's first row): each batch sends the states of the groups it touches into the
+//! sandbox and takes the updated ones back. Any instance, of any sandbox, can therefore carry on
+//! an aggregation, and partial aggregates from different partitions merge through `merge`.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, Int32Array};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature};
+use datafusion::scalar::ScalarValue;
+
+use crate::backend::{AggregateOp, FunctionSet};
+use crate::error::{Error, Result};
+
+fn external(error: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// A Python aggregate function as DataFusion sees it.
+#[derive(Debug)]
+pub struct PythonAggregateUdf {
+    name: String,
+    aliases: Vec<String>,
+    signature: Signature,
+    result_type: DataType,
+    set: Arc<FunctionSet>,
+}
+
+impl PartialEq for PythonAggregateUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.set, &other.set)
+    }
+}
+
+impl Eq for PythonAggregateUdf {}
+
+impl Hash for PythonAggregateUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        (Arc::as_ptr(&self.set) as usize).hash(state);
+    }
+}
+
+impl PythonAggregateUdf {
+    pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
+        let (signature, aliases, result_type) = crate::sql::sql_signature(&set, name)?;
+        Ok(Self { name: name.to_string(), aliases, signature, result_type, set })
+    }
+}
+
+impl AggregateUDFImpl for PythonAggregateUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.result_type.clone())
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        let targets =
+            self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(targets.into_iter().map(|(_, ty)| ty).collect())
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(PythonAccumulator { set: self.set.clone(), name: self.name.clone(), state: None }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[accumulator]", args.name), DataType::Binary, true))])
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(PythonGroupsAccumulator { set: self.set.clone(), name: self.name.clone(), states: Vec::new() }))
+    }
+}
+
+/// Which rows of a batch go to which touched group: `touched[i]` is a group index,
+/// `rows` the selected rows and `local[j]` the position in `touched` of row `rows[j]`'s group.
+struct Touched {
+    touched: Vec<usize>,
+    rows: Vec<u32>,
+    local: Vec<i32>,
+}
+
+fn touched_groups(group_indices: &[usize], filter: Option<&BooleanArray>) -> Touched {
+    let mut slot: std::collections::HashMap<usize, i32> = std::collections::HashMap::new();
+    let mut touched = Vec::new();
+    let mut rows = Vec::with_capacity(group_indices.len());
+    let mut local = Vec::with_capacity(group_indices.len());
+    for (row, &group) in group_indices.iter().enumerate() {
+        if let Some(filter) = filter {
+            if !filter.is_valid(row) || !filter.value(row) {
+                continue;
+            }
+        }
+        let index = *slot.entry(group).or_insert_with(|| {
+            touched.push(group);
+            (touched.len() - 1) as i32
+        });
+        rows.push(row as u32);
+        local.push(index);
+    }
+    Touched { touched, rows, local }
+}
+
+/// The accumulators of every group of one aggregation, pickled.
+#[derive(Debug)]
+struct PythonGroupsAccumulator {
+    set: Arc<FunctionSet>,
+    name: String,
+    states: Vec<Option<Vec<u8>>>,
+}
+
+impl PythonGroupsAccumulator {
+    fn apply(
+        &mut self,
+        op: AggregateOp,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.states.resize(total_num_groups, None);
+        let Touched { touched, rows, local } = touched_groups(group_indices, filter);
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<ArrayRef> = if rows.len() == group_indices.len() {
+            values.to_vec()
+        } else {
+            let indices = arrow::array::UInt32Array::from(rows);
+            values.iter().map(|v| arrow::compute::take(v, &indices, None)).collect::<Result<_, _>>()?
+        };
+        let states = BinaryArray::from_iter(touched.iter().map(|&g| self.states[g].as_deref()));
+        let updated =
+            self.set.aggregate(&self.name, op, &states, &Int32Array::from(local), &values).map_err(external)?;
+        for (i, &group) in touched.iter().enumerate() {
+            self.states[group] = updated.is_valid(i).then(|| updated.value(i).to_vec());
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> BinaryArray {
+        BinaryArray::from_iter(emit_to.take_needed(&mut self.states).iter().map(|s| s.as_deref()))
+    }
+}
+
+impl GroupsAccumulator for PythonGroupsAccumulator {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.apply(AggregateOp::Accumulate, values, group_indices, opt_filter, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let states = self.take(emit_to);
+        self.set.finish(&self.name, &states).map_err(external)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        Ok(vec![Arc::new(self.take(emit_to))])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DfResult<()> {
+        self.apply(AggregateOp::Merge, values, group_indices, None, total_num_groups)
+    }
+
+    /// Each row as its own group: a one-row accumulator per row (filtered-out rows stay NULL,
+    /// which merges as nothing).
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DfResult<Vec<ArrayRef>> {
+        let rows = values.first().map_or(0, |v| v.len());
+        let mut converted =
+            PythonGroupsAccumulator { set: self.set.clone(), name: self.name.clone(), states: Vec::new() };
+        let groups: Vec<usize> = (0..rows).collect();
+        converted.apply(AggregateOp::Accumulate, values, &groups, opt_filter, rows)?;
+        Ok(vec![Arc::new(converted.take(EmitTo::All))])
+    }
+
+    fn size(&self) -> usize {
+        self.states.iter().map(|s| s.as_ref().map_or(0, Vec::len) + 24).sum()
+    }
+}
+
+/// One group's accumulator, for window frames (`OVER (...)`): rows enter with `accumulate` and
+/// leave with `retract`.
+#[derive(Debug)]
+struct PythonAccumulator {
+    set: Arc<FunctionSet>,
+    name: String,
+    state: Option<Vec<u8>>,
+}
+
+impl PythonAccumulator {
+    fn apply(&mut self, op: AggregateOp, values: &[ArrayRef], rows: usize) -> DfResult<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let states = BinaryArray::from_iter([self.state.as_deref()]);
+        let groups = Int32Array::from(vec![0; rows]);
+        let updated = self.set.aggregate(&self.name, op, &states, &groups, values).map_err(external)?;
+        self.state = updated.is_valid(0).then(|| updated.value(0).to_vec());
+        Ok(())
+    }
+}
+
+impl Accumulator for PythonAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let rows = values.first().map_or(0, |v| v.len());
+        self.apply(AggregateOp::Accumulate, values, rows)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let rows = values.first().map_or(0, |v| v.len());
+        self.apply(AggregateOp::Retract, values, rows)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        // A function without retract() fails with a clear Python error when a frame slides.
+        true
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        let states = BinaryArray::from_iter([self.state.as_deref()]);
+        let value = self.set.finish(&self.name, &states).map_err(external)?;
+        ScalarValue::try_from_array(&value, 0)
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(self.state.clone())])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let rows = states.first().map_or(0, |s| s.len());
+        self.apply(AggregateOp::Merge, states, rows)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.state.as_ref().map_or(0, Vec::len)
+    }
+}

@@ -1,0 +1,236 @@
+//! Aggregate functions (`udaf`): grouped, global and window (sliding frame, with retract)
+//! aggregates in SQL; partial aggregation merged across partitions; accumulators carried
+//! between different sandboxes; vectorized aggregates. Every case in both modes.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use udfbox::backend::AggregateOp;
+use udfbox::output::{self, Format};
+use udfbox::{FunctionSet, Mode, Options};
+
+use crate::harness::{normalize, repo_root, MODES};
+
+fn weighted_avg_source() -> String {
+    std::fs::read_to_string(repo_root().join("udfs/weighted_avg.py")).unwrap()
+}
+
+const MORE: &str = r#"
+from udfbox import AggregateFunction, DataTypes, udaf
+
+class CountNulls(AggregateFunction):
+    def create_accumulator(self):
+        return {"nulls": 0, "rows": []}
+    def accumulate(self, acc, value):
+        if value is None:
+            acc["nulls"] += 1
+        acc["rows"].append(value)
+    def merge(self, acc, accs):
+        for other in accs:
+            acc["nulls"] += other["nulls"]
+            acc["rows"].extend(other["rows"])
+    def get_value(self, acc):
+        return "%d nulls of %d" % (acc["nulls"], len(acc["rows"]))
+
+count_nulls = udaf(CountNulls(), result_type=DataTypes.STRING())
+vmean = udaf(lambda v: v.mean(), result_type=DataTypes.DOUBLE(), func_type="pandas")
+"#;
+
+/// `id` (0..n), `g` (id % groups), `v` (id, NULL every 7th row), split into `partitions`.
+fn table(rows: i64, groups: i64, partitions: usize) -> MemTable {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("g", DataType::Int64, false),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let per = (rows as usize).div_ceil(partitions).max(1);
+    let mut parts = Vec::new();
+    for start in (0..rows).step_by(per) {
+        let ids: Vec<i64> = (start..(start + per as i64).min(rows)).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                Arc::new(Int64Array::from(ids.iter().map(|i| i % groups).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(ids.iter().map(|&i| (i % 7 != 3).then_some(i)).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        parts.push(vec![batch]);
+    }
+    MemTable::try_new(schema, parts).unwrap()
+}
+
+async fn query(mode: Mode, table: MemTable, partitions: usize, sql: &str) -> String {
+    let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+    set.load_source("udfs/weighted_avg.py", &weighted_avg_source()).unwrap();
+    set.load_source("more.py", MORE).unwrap();
+    let set = Arc::new(set);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    udfbox::sql::register_functions(&ctx, &set).unwrap();
+    ctx.register_table("t", Arc::new(table)).unwrap();
+    let frame = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.unwrap_or_else(|e| panic!("{mode}: {sql}: {}", udfbox::sql::describe(&e)));
+    let mut out = Vec::new();
+    output::write(Format::Csv, &schema, &batches, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+async fn both(rows: i64, groups: i64, partitions: usize, sql: &str) -> String {
+    let wasm = query(Mode::Wasm, table(rows, groups, partitions), partitions, sql).await;
+    let native = query(Mode::Native, table(rows, groups, partitions), partitions, sql).await;
+    assert_eq!(wasm, native, "wasm and native disagree on {sql}");
+    wasm
+}
+
+#[tokio::test]
+async fn grouped_global_and_empty_aggregates() {
+    let sql = "SELECT g, weighted_avg(id, g + 1) AS w, count_nulls(v) AS n, vmean(v) AS m FROM t GROUP BY g ORDER BY g";
+    assert_eq!(
+        normalize(&both(10, 3, 1, sql).await),
+        normalize(
+            "g,w,n,m
+             0,4.5,1 nulls of 4,5.0
+             1,4.0,0 nulls of 3,4.0
+             2,5.0,0 nulls of 3,5.0"
+        )
+    );
+    // A global aggregate, over rows and over no rows (one row of results from fresh accumulators).
+    let sql = "SELECT weighted_avg(id, 1) AS w, count_nulls(v) AS n FROM t";
+    assert_eq!(normalize(&both(10, 3, 1, sql).await), normalize("w,n\n4.5,1 nulls of 10"));
+    let sql = "SELECT weighted_avg(id, 1) AS w, count_nulls(v) AS n FROM t WHERE id < 0";
+    assert_eq!(normalize(&both(10, 3, 1, sql).await), normalize("w,n\n,0 nulls of 0"));
+    // No groups at all: no rows.
+    let sql = "SELECT g, weighted_avg(id, 1) AS w FROM t WHERE id < 0 GROUP BY g";
+    assert_eq!(normalize(&both(10, 3, 1, sql).await), "g,w");
+}
+
+/// Over a sliding frame, rows leave through retract(); the result matches a frame recomputed
+/// from scratch (a GROUP BY over the same rows would give the same averages).
+#[tokio::test]
+async fn window_aggregates_retract_rows_leaving_the_frame() {
+    let sql = "SELECT id, weighted_avg(id, 2) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS w FROM t ORDER BY id";
+    let expected: String = std::iter::once("id,w".to_string())
+        .chain((0..8i64).map(|i| {
+            let frame: Vec<i64> = ((i - 2).max(0)..=i).collect();
+            let avg = frame.iter().sum::<i64>() as f64 / frame.len() as f64;
+            format!("{i},{avg:?}")
+        }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(normalize(&both(8, 1, 1, sql).await), expected);
+}
+
+/// 100,000 groups over 4 partitions: partial aggregates per partition, merged by merge().
+#[tokio::test]
+async fn a_hundred_thousand_groups_merged_across_partitions() {
+    let sql = "SELECT count(*) AS groups, sum(w) AS total, sum(CASE WHEN w = g THEN 1 ELSE 0 END) AS exact FROM \
+               (SELECT g, weighted_avg(id, 1) AS w FROM t GROUP BY g) AS per_group";
+    // Each group g holds ids g and g + 100000: its average is g + 50000.
+    let got = both(200_000, 100_000, 4, &sql.replace("w = g", "w = g + 50000")).await;
+    let total: i64 = (0..100_000i64).map(|g| g + 50_000).sum();
+    assert_eq!(normalize(&got), normalize(&format!("groups,total,exact\n100000,{total}.0,100000")));
+}
+
+/// Accumulators leave one sandbox pickled and carry on in another: a partial aggregate made in
+/// set A merges into one made in set B, and the result matches one set doing it all.
+#[test]
+fn accumulators_survive_the_trip_between_sandboxes() {
+    let source = weighted_avg_source();
+    let load = |mode| {
+        let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+        set.load_source("udfs/weighted_avg.py", &source).unwrap();
+        set
+    };
+    let ints = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
+    let fresh = BinaryArray::from_iter([None::<&[u8]>, None]);
+    for (first, second) in [(Mode::Wasm, Mode::Wasm), (Mode::Wasm, Mode::Native), (Mode::Native, Mode::Wasm)] {
+        let (a, b) = (load(first), load(second));
+        // Two groups; set A sees rows 1..=3, set B rows 4..=6.
+        let groups = Int32Array::from(vec![0, 1, 0]);
+        let in_a = a
+            .aggregate(
+                "weighted_avg",
+                AggregateOp::Accumulate,
+                &fresh,
+                &groups,
+                &[ints(vec![1, 2, 3]), ints(vec![1, 1, 1])],
+            )
+            .unwrap();
+        let in_b = b
+            .aggregate(
+                "weighted_avg",
+                AggregateOp::Accumulate,
+                &fresh,
+                &groups,
+                &[ints(vec![4, 5, 6]), ints(vec![1, 1, 1])],
+            )
+            .unwrap();
+        let merged = b
+            .aggregate(
+                "weighted_avg",
+                AggregateOp::Merge,
+                &in_b,
+                &Int32Array::from(vec![0, 1]),
+                &[Arc::new(in_a) as ArrayRef],
+            )
+            .unwrap();
+        let values = b.finish("weighted_avg", &merged).unwrap();
+        // Group 0: 1, 3, 4, 6; group 1: 2, 5.
+        assert_eq!(
+            values.as_any().downcast_ref::<Float64Array>().unwrap(),
+            &Float64Array::from(vec![3.5, 3.5]),
+            "{first} -> {second}"
+        );
+    }
+    // A NULL state is a fresh accumulator; get_value of it is the empty result.
+    let set = load(Mode::Wasm);
+    let empty = set.finish("weighted_avg", &BinaryArray::from_iter([None::<&[u8]>])).unwrap();
+    assert!(empty.is_null(0));
+}
+
+#[test]
+fn aggregate_errors_name_the_method_and_row() {
+    for mode in MODES {
+        let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+        set.load_source(
+            "bad.py",
+            "from udfbox import AggregateFunction, udaf\n\
+             class Bad(AggregateFunction):\n    def create_accumulator(self):\n        return [0]\n\
+             \x20   def accumulate(self, acc, v):\n        acc[0] += 10 // v\n\
+             \x20   def get_value(self, acc):\n        return acc[0]\n\
+             bad = udaf(Bad(), result_type='BIGINT')\n",
+        )
+        .unwrap();
+        let error = set
+            .aggregate(
+                "bad",
+                AggregateOp::Accumulate,
+                &BinaryArray::from_iter([None::<&[u8]>]),
+                &Int32Array::from(vec![0, 0]),
+                &[Arc::new(Int64Array::from(vec![1, 0])) as ArrayRef],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("ZeroDivisionError") && error.contains("row 1") && error.contains("accumulate()"),
+            "{mode}: {error}"
+        );
+        // Sliding frames need retract(); its absence is a clear error.
+        let error = set
+            .aggregate(
+                "bad",
+                AggregateOp::Retract,
+                &BinaryArray::from_iter([None::<&[u8]>]),
+                &Int32Array::from(vec![0]),
+                &[Arc::new(Int64Array::from(vec![1])) as ArrayRef],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not define retract()"), "{mode}: {error}");
+    }
+}
