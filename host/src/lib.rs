@@ -26,6 +26,7 @@
 pub mod aggregate;
 pub mod backend;
 pub mod error;
+pub mod lateral;
 pub mod limits;
 #[cfg(feature = "native")]
 pub mod native;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use datafusion::prelude::SessionContext;
 use udfbox::output::{self, Format};
 use udfbox::{ErrorPolicy, FunctionSet, Limits, Mode, Options};
 
@@ -197,12 +196,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Sql { udfs, tables, mode, format, output, setup, on_error, query } => {
             let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
             let set = Arc::new(load(&udfs, mode, &setup, &on_error)?);
-            let ctx = SessionContext::new();
+            let ctx = udfbox::sql::session();
             udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
             for (name, path) in &tables {
                 udfbox::sql::register_table(&ctx, name, &PathBuf::from(path)).await.map_err(|e| e.to_string())?;
             }
-            let frame = ctx.sql(&query).await.map_err(|e| udfbox::sql::describe(&e))?;
+            let frame = udfbox::sql::query(&ctx, &set, &query).await.map_err(|e| udfbox::sql::describe(&e))?;
             let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
             drop(ctx);

@@ -146,6 +146,33 @@ pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Resul
     Ok(())
 }
 
+/// A DataFusion session that can run udfbox's extension operators (`LATERAL TABLE(...)`).
+pub fn session() -> SessionContext {
+    session_with_config(datafusion::prelude::SessionConfig::new())
+}
+
+/// [`session`] with a DataFusion configuration (partitions, batch size ...).
+pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> SessionContext {
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(Arc::new(crate::lateral::UdfboxQueryPlanner))
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// Plans a query with the functions of `set` registered in `ctx` (see [`register_functions`]),
+/// understanding Flink's `LATERAL TABLE(f(...)) AS T(a, b)` joins over its table functions.
+/// `ctx` must come from [`session`].
+pub async fn query(
+    ctx: &SessionContext,
+    set: &Arc<FunctionSet>,
+    sql: &str,
+) -> DfResult<datafusion::dataframe::DataFrame> {
+    let plan = crate::lateral::plan(ctx, set, sql).await?;
+    ctx.execute_logical_plan(plan).await
+}
+
 /// Registers a data file as table `name`, by its extension: `.csv` (with a header row),
 /// `.parquet`, `.json`/`.jsonl`/`.ndjson` (JSON lines), `.arrow`/`.ipc`/`.feather` (Arrow IPC).
 pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 use udfbox::output::{self, Format};
 use udfbox::{Error, FunctionSet, Mode, Options};
 
@@ -25,13 +24,13 @@ pub fn function_set(mode: Mode, source: &str) -> Result<FunctionSet, Error> {
 /// Runs `sql` with the UDFs of `source` and table `t` (when given); results as CSV text.
 pub async fn query(mode: Mode, source: &str, table: Option<RecordBatch>, sql: &str) -> Result<String, String> {
     let set = Arc::new(function_set(mode, source).map_err(|e| e.to_string())?);
-    let ctx = SessionContext::new();
+    let ctx = udfbox::sql::session();
     udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
     if let Some(batch) = table {
         let mem = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
         ctx.register_table("t", Arc::new(mem)).unwrap();
     }
-    let frame = ctx.sql(sql).await.map_err(|e| udfbox::sql::describe(&e))?;
+    let frame = udfbox::sql::query(&ctx, &set, sql).await.map_err(|e| udfbox::sql::describe(&e))?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
     let mut out = Vec::new();

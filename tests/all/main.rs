@@ -14,5 +14,6 @@ mod harness;
 mod policy;
 mod sql;
 mod stdlib;
+mod tables;
 mod tenants;
 mod vectorized;
