@@ -20,7 +20,7 @@ fn code_blocks(text: &str, language: &str) -> Vec<String> {
 #[tokio::test]
 async fn readme_python_blocks_run() {
     let blocks = code_blocks(&readme(), "python");
-    assert_eq!(blocks.len(), 3, "the README's Python examples");
+    assert_eq!(blocks.len(), 4, "the README's Python examples");
     check(
         &blocks[0],
         None,
@@ -38,13 +38,25 @@ async fn readme_python_blocks_run() {
          3,3,3,4,",
     )
     .await;
+    // Table and aggregate functions, as the README calls them.
+    check(
+        &blocks[2],
+        None,
+        "SELECT w, n, avg_len(n) OVER (ORDER BY w ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS a \
+         FROM (VALUES ('ab c')) AS t(s), LATERAL TABLE(split(s)) AS T(w, n) ORDER BY w",
+        "w,n,a
+         ab,2,2.0
+         c,1,1.5",
+    )
+    .await;
+    check(&blocks[2], None, "SELECT avg_len(x) AS a FROM (VALUES (1), (2), (6)) AS t(x)", "a\n3.0").await;
     // The dependency example: a model loaded in open() from the --deps directory.
     let deps = tempfile::tempdir().unwrap();
     std::fs::write(deps.path().join("model.pkl"), b"(dp0\nVscale\np1\nI3\ns.").unwrap();
     for mode in MODES {
         let options = Options { mode, deps: Some(deps.path().to_path_buf()), ..Default::default() };
         let mut set = FunctionSet::new(options).unwrap();
-        set.load_source("predict.py", &blocks[2]).unwrap();
+        set.load_source("predict.py", &blocks[3]).unwrap();
         let x: ArrayRef = Arc::new(Int64Array::from(vec![1, 5]));
         assert_eq!(set.call("predict", &[x], 2).unwrap().as_ref(), &Int64Array::from(vec![3, 15]), "{mode}");
     }
