@@ -32,6 +32,8 @@ pub struct PythonAggregateUdf {
     signature: Signature,
     result_type: DataType,
     set: Arc<FunctionSet>,
+    /// A table aggregate: each group's value is the list of rows it emits.
+    table: bool,
 }
 
 impl PartialEq for PythonAggregateUdf {
@@ -50,9 +52,13 @@ impl Hash for PythonAggregateUdf {
 }
 
 impl PythonAggregateUdf {
+    /// An aggregate, or a table aggregate (`udtaf`), whose SQL value per group is the list of
+    /// rows it emits: `unnest` it, or use [`crate::sql::flat_aggregate`], to get them as rows.
     pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
-        let (signature, aliases, result_type) = crate::sql::sql_signature(&set, name)?;
-        Ok(Self { name: name.to_string(), aliases, signature, result_type, set })
+        let (signature, aliases, row_type) = crate::sql::sql_signature(&set, name)?;
+        let table = set.function(name).is_some_and(|f| f.info.kind == "table_aggregate");
+        let result_type = if table { DataType::List(Arc::new(Field::new("item", row_type, true))) } else { row_type };
+        Ok(Self { name: name.to_string(), aliases, signature, result_type, set, table })
     }
 }
 
@@ -80,7 +86,12 @@ impl AggregateUDFImpl for PythonAggregateUdf {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        Ok(Box::new(PythonAccumulator { set: self.set.clone(), name: self.name.clone(), state: None }))
+        Ok(Box::new(PythonAccumulator {
+            set: self.set.clone(),
+            name: self.name.clone(),
+            table: self.table,
+            state: None,
+        }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
@@ -92,7 +103,12 @@ impl AggregateUDFImpl for PythonAggregateUdf {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(PythonGroupsAccumulator { set: self.set.clone(), name: self.name.clone(), states: Vec::new() }))
+        Ok(Box::new(PythonGroupsAccumulator {
+            set: self.set.clone(),
+            name: self.name.clone(),
+            table: self.table,
+            states: Vec::new(),
+        }))
     }
 }
 
@@ -130,7 +146,27 @@ fn touched_groups(group_indices: &[usize], filter: Option<&BooleanArray>) -> Tou
 struct PythonGroupsAccumulator {
     set: Arc<FunctionSet>,
     name: String,
+    table: bool,
     states: Vec<Option<Vec<u8>>>,
+}
+
+/// The value of every accumulator in `states`: `get_value` results, or for a table aggregate the
+/// list of rows each one emits.
+fn evaluate(set: &FunctionSet, name: &str, table: bool, states: &BinaryArray) -> Result<ArrayRef> {
+    if !table {
+        return set.finish(name, states);
+    }
+    let (sources, rows) = set.emit(name, states)?;
+    let mut lengths = vec![0usize; states.len()];
+    for (i, &group) in sources.values().iter().enumerate() {
+        if i > 0 && group < sources.value(i - 1) {
+            return Err(Error::Invalid(format!("table aggregate '{name}' emitted groups out of order")));
+        }
+        lengths[group as usize] += 1;
+    }
+    let field = Arc::new(Field::new("item", rows.data_type().clone(), true));
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths(lengths);
+    Ok(Arc::new(arrow::array::ListArray::try_new(field, offsets, Arc::new(rows), None)?))
 }
 
 impl PythonGroupsAccumulator {
@@ -180,7 +216,7 @@ impl GroupsAccumulator for PythonGroupsAccumulator {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
         let states = self.take(emit_to);
-        self.set.finish(&self.name, &states).map_err(external)
+        evaluate(&self.set, &self.name, self.table, &states).map_err(external)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
@@ -195,8 +231,12 @@ impl GroupsAccumulator for PythonGroupsAccumulator {
     /// which merges as nothing).
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DfResult<Vec<ArrayRef>> {
         let rows = values.first().map_or(0, |v| v.len());
-        let mut converted =
-            PythonGroupsAccumulator { set: self.set.clone(), name: self.name.clone(), states: Vec::new() };
+        let mut converted = PythonGroupsAccumulator {
+            set: self.set.clone(),
+            name: self.name.clone(),
+            table: self.table,
+            states: Vec::new(),
+        };
         let groups: Vec<usize> = (0..rows).collect();
         converted.apply(AggregateOp::Accumulate, values, &groups, opt_filter, rows)?;
         Ok(vec![Arc::new(converted.take(EmitTo::All))])
@@ -213,6 +253,7 @@ impl GroupsAccumulator for PythonGroupsAccumulator {
 struct PythonAccumulator {
     set: Arc<FunctionSet>,
     name: String,
+    table: bool,
     state: Option<Vec<u8>>,
 }
 
@@ -247,7 +288,7 @@ impl Accumulator for PythonAccumulator {
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
         let states = BinaryArray::from_iter([self.state.as_deref()]);
-        let value = self.set.finish(&self.name, &states).map_err(external)?;
+        let value = evaluate(&self.set, &self.name, self.table, &states).map_err(external)?;
         ScalarValue::try_from_array(&value, 0)
     }
 

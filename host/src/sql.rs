@@ -137,9 +137,10 @@ pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Resul
         }
         match kind.as_str() {
             "scalar" => ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?)),
-            "aggregate" => ctx.register_udaf(AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?)),
-            // Table functions are reached through LATERAL TABLE(...) (see `lateral`), table
-            // aggregates through `flat_aggregate`.
+            "aggregate" | "table_aggregate" => {
+                ctx.register_udaf(AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?))
+            }
+            // Table functions are reached through LATERAL TABLE(...) (see `lateral`).
             _ => {}
         }
     }
@@ -171,6 +172,42 @@ pub async fn query(
 ) -> DfResult<datafusion::dataframe::DataFrame> {
     let plan = crate::lateral::plan(ctx, set, sql).await?;
     ctx.execute_logical_plan(plan).await
+}
+
+/// Table aggregate `function` (a `udtaf`) of `set` over `df` grouped by `group_by`: one output
+/// row per row the function emits for a group, with the group's keys first and then the emitted
+/// row's fields (Flink's `group_by(...).flat_aggregate(...)`). The SQL form is
+/// `SELECT k, r['f0'] FROM (SELECT k, unnest(f(x)) AS r FROM t GROUP BY k)`.
+pub fn flat_aggregate(
+    df: datafusion::dataframe::DataFrame,
+    set: &Arc<FunctionSet>,
+    group_by: Vec<datafusion::logical_expr::Expr>,
+    function: &str,
+    args: Vec<datafusion::logical_expr::Expr>,
+) -> DfResult<datafusion::dataframe::DataFrame> {
+    use datafusion::logical_expr::{col, Expr};
+    let info = set.function(function).ok_or_else(|| DataFusionError::Plan(format!("unknown function '{function}'")))?;
+    if info.info.kind != "table_aggregate" {
+        return Err(DataFusionError::Plan(format!("'{function}' is not a table aggregate (udtaf)")));
+    }
+    let DataType::Struct(fields) = &info.result_type else {
+        return Err(DataFusionError::Plan(format!("'{function}' has no row result type")));
+    };
+    let fields = fields.clone();
+    let udaf = AggregateUDF::from(
+        PythonAggregateUdf::new(set.clone(), function).map_err(|e| DataFusionError::External(Box::new(e)))?,
+    );
+    const ROWS: &str = "__udfbox_flat_rows";
+    let grouped = df.aggregate(group_by, vec![udaf.call(args).alias(ROWS)])?;
+    let keys: Vec<Expr> = grouped.schema().columns().into_iter().filter(|c| c.name != ROWS).map(Expr::Column).collect();
+    let flat = grouped.unnest_columns(&[ROWS])?;
+    let mut projection = keys;
+    for field in fields.iter() {
+        projection.push(
+            datafusion::functions::core::expr_fn::get_field(col(ROWS), field.name().as_str()).alias(field.name()),
+        );
+    }
+    flat.select(projection)
 }
 
 /// Registers a data file as table `name`, by its extension: `.csv` (with a header row),

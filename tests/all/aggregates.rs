@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{col, SessionConfig, SessionContext};
 use udfbox::backend::AggregateOp;
 use udfbox::output::{self, Format};
 use udfbox::{FunctionSet, Mode, Options};
@@ -60,6 +60,9 @@ fn table(rows: i64, groups: i64, partitions: usize) -> MemTable {
         )
         .unwrap();
         parts.push(vec![batch]);
+    }
+    if parts.is_empty() {
+        parts.push(Vec::new());
     }
     MemTable::try_new(schema, parts).unwrap()
 }
@@ -232,5 +235,69 @@ fn aggregate_errors_name_the_method_and_row() {
             .unwrap_err()
             .to_string();
         assert!(error.contains("does not define retract()"), "{mode}: {error}");
+    }
+}
+
+fn top2_source() -> String {
+    std::fs::read_to_string(repo_root().join("udfs/top2.py")).unwrap()
+}
+
+async fn flat(mode: Mode, table: MemTable, partitions: usize) -> String {
+    let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+    set.load_source("udfs/top2.py", &top2_source()).unwrap();
+    let set = Arc::new(set);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    ctx.register_table("t", Arc::new(table)).unwrap();
+    let df = ctx.table("t").await.unwrap();
+    let df = udfbox::sql::flat_aggregate(df, &set, vec![col("g")], "top2", vec![col("v")]).unwrap();
+    let df = df.sort(vec![col("g").sort(true, false), col("rank").sort(true, false)]).unwrap();
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.unwrap();
+    let mut out = Vec::new();
+    output::write(Format::Csv, &schema, &batches, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Table aggregates: in SQL (unnest of the emitted rows) and from Rust as a flat aggregate, with
+/// NULL inputs (skipped by Top2), groups that emit one row, and no input.
+#[tokio::test]
+async fn table_aggregates_in_sql_and_from_rust() {
+    let sql = "SELECT g, r['value'] AS value, r['rank'] AS rank FROM \
+               (SELECT g, unnest(top2(v)) AS r FROM t GROUP BY g) ORDER BY g, rank";
+    let mut seen = Vec::new();
+    for mode in MODES {
+        let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+        set.load_source("udfs/top2.py", &top2_source()).unwrap();
+        let set = Arc::new(set);
+        let ctx = udfbox::sql::session();
+        udfbox::sql::register_functions(&ctx, &set).unwrap();
+        ctx.register_table("t", Arc::new(table(10, 3, 2))).unwrap();
+        let batches = udfbox::sql::query(&ctx, &set, sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        output::write(Format::Csv, &batches[0].schema(), &batches, &mut out).unwrap();
+        let from_rust = flat(mode, table(10, 3, 2), 2).await;
+        assert_eq!(String::from_utf8(out).unwrap(), from_rust, "{mode}: SQL and the Rust flat aggregate agree");
+        seen.push(from_rust);
+    }
+    assert_eq!(seen[0], seen[1], "wasm and native disagree");
+    // ids 0..10 in 3 groups, v NULL for id 3.
+    assert_eq!(normalize(&seen[0]), normalize("g,value,rank\n0,9,1\n0,6,2\n1,7,1\n1,4,2\n2,8,1\n2,5,2"));
+    // No rows: no groups, nothing emitted.
+    let empty = flat(Mode::Wasm, table(0, 3, 1), 1).await;
+    assert_eq!(normalize(&empty), "g,value,rank");
+}
+
+/// 100,000 groups over 4 partitions through the flat aggregate: merge() across partitions.
+#[tokio::test]
+async fn table_aggregate_over_a_hundred_thousand_groups() {
+    for mode in MODES {
+        let got = flat(mode, table(200_000, 100_000, 4), 4).await;
+        let lines: Vec<&str> = got.lines().collect();
+        // A row per non-NULL value of each group (v is NULL when id % 7 == 3).
+        let emitted = (0..200_000i64).filter(|id| id % 7 != 3).count();
+        assert_eq!(lines.len(), 1 + emitted, "{mode}: one row per value, at most two per group");
+        // Group g holds g and g + 100000; id 3 is NULL, so group 3 emits one row.
+        assert_eq!(lines[1..5], ["0,100000,1", "0,0,2", "1,100001,1", "1,1,2"], "{mode}");
+        assert!(got.contains("\n3,100003,1\n4,100004,1\n"), "{mode}");
     }
 }
