@@ -55,6 +55,17 @@ def _wit_error(error):
 
 
 
+def _s64(n):
+    return max(-(1 << 63), min((1 << 63) - 1, int(n)))
+
+
+_METRIC_KINDS = {
+    "counter": wit.MetricKind.COUNTER,
+    "gauge": wit.MetricKind.GAUGE,
+    "meter": wit.MetricKind.METER,
+    "distribution": wit.MetricKind.DISTRIBUTION,
+}
+
 _OPS = {
     wit.AggregateOp.ACCUMULATE: "accumulate",
     wit.AggregateOp.RETRACT: "retract",
@@ -154,6 +165,11 @@ class Runtime(exports.Runtime):
         else:
             return
         raise Err(failure)
+
+    def metrics(self):
+        return [wit.Metric(function, group, name, _METRIC_KINDS[kind], _s64(count), float(value),
+                           float(low), float(high))
+                for function, group, name, kind, count, value, low, high in _RUNTIME.metrics()]
 
     def take_output(self):
         return _RUNTIME.take_output()

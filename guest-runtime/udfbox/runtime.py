@@ -16,6 +16,7 @@ import traceback
 import types
 
 from .arrow import BadValue, decode_column, encode_column
+from .metrics import MetricGroup, _Registry
 from .row import Row
 from .series import Series
 from .types import parse_type
@@ -221,6 +222,7 @@ class Runtime:
         self._files = set()       # user files, whose frames tracebacks keep
         self._params = {}
         self._output = _Output(MAX_OUTPUT_CHARS)
+        self._metrics = _Registry()
         self._loaded = 0
         self._reseeded = False
         # ``logging`` in a UDF reaches the host's log, as in PyFlink (INFO and above).
@@ -388,7 +390,7 @@ class Runtime:
     def _open(self, name, fn):
         if not fn.opened:
             try:
-                fn.open(FunctionContext(self._params))
+                fn.open(FunctionContext(self._params, MetricGroup(self._metrics, name)))
             except BaseException as exc:
                 raise self._user_error("exception", exc, name, context="open()") from None
 
@@ -606,6 +608,12 @@ class Runtime:
                         first = self._user_error("exception", exc, name, context="close()")
         if first is not None:
             raise first
+
+    def metrics(self):
+        """Every metric UDFs registered: ``(function, group, name, kind, count, value, min, max)``;
+        see ``udfbox.metrics``."""
+        with _Redirect(self._output):
+            return self._metrics.snapshot()
 
     def take_output(self):
         return self._output.take()

@@ -14,13 +14,21 @@ _FUNC_TYPES = ("general", "pandas")
 
 
 class FunctionContext:
-    """What ``open()`` receives: the job parameters given with ``--param KEY=VALUE``."""
+    """What ``open()`` receives: the job parameters given with ``--param KEY=VALUE``, and the
+    function's metric group."""
 
-    def __init__(self, job_parameters=None):
+    def __init__(self, job_parameters=None, metric_group=None):
         self._job_parameters = dict(job_parameters or {})
+        self._metric_group = metric_group
 
     def get_job_parameter(self, key, default_value=None):
         return self._job_parameters.get(key, default_value)
+
+    def get_metric_group(self):
+        if self._metric_group is None:
+            from .metrics import MetricGroup, _Registry
+            self._metric_group = MetricGroup(_Registry(), "")
+        return self._metric_group
 
 
 class UserDefinedFunction:

@@ -97,6 +97,43 @@ pub struct TableOutput {
     pub rows: PackedColumn,
 }
 
+/// What kind of metric a UDF registered (PyFlink's metric types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Meter,
+    Distribution,
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Meter => "meter",
+            MetricKind::Distribution => "distribution",
+        })
+    }
+}
+
+/// A metric's value, as [`FunctionSet::metrics`] reports it (summed over the set's sandboxes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub function: String,
+    /// Sub-group names (`add_group`), outermost first.
+    pub group: Vec<String>,
+    pub name: String,
+    pub kind: MetricKind,
+    /// Counter value, meter events, distribution count.
+    pub count: i64,
+    /// Gauge value, meter events per second, distribution sum.
+    pub value: f64,
+    /// Distribution minimum and maximum (0 when it has no values).
+    pub min: f64,
+    pub max: f64,
+}
+
 /// How an aggregate batch updates accumulators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AggregateOp {
@@ -146,6 +183,8 @@ pub trait Backend: Send + Sync {
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput>;
     /// Calls `close()` on every opened function.
     fn close(&self) -> Reply<()>;
+    /// The metrics UDFs registered, one entry per metric and runtime instance.
+    fn metrics(&self) -> Reply<Vec<Metric>>;
     /// The most linear memory a sandbox has grown to, in bytes (wasm only).
     fn memory_peak(&self) -> Option<usize> {
         None
@@ -505,6 +544,33 @@ impl FunctionSet {
     /// Fuel `name` has used so far, when the sandbox meters fuel (`Limits::fuel`).
     pub fn fuel_used(&self, name: &str) -> Option<u64> {
         self.fuel.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied()
+    }
+
+    /// The metrics the UDFs registered through `function_context.get_metric_group()`, sorted by
+    /// function, group and name. In wasm mode each sandbox of the set keeps its own: counters,
+    /// meters and gauges are summed over them, distributions merged. A sandbox discarded after a
+    /// fault takes its metrics with it.
+    pub fn metrics(&self) -> Result<Vec<Metric>> {
+        let reply = self.backend.metrics();
+        self.forward_output(None, &reply.output);
+        let mut merged: BTreeMap<(String, Vec<String>, String, MetricKind), Metric> = BTreeMap::new();
+        for metric in reply.result? {
+            let key = (metric.function.clone(), metric.group.clone(), metric.name.clone(), metric.kind);
+            match merged.get_mut(&key) {
+                None => {
+                    merged.insert(key, metric);
+                }
+                Some(total) => {
+                    if metric.kind == MetricKind::Distribution && metric.count > 0 {
+                        total.min = if total.count > 0 { total.min.min(metric.min) } else { metric.min };
+                        total.max = if total.count > 0 { total.max.max(metric.max) } else { metric.max };
+                    }
+                    total.count = total.count.saturating_add(metric.count);
+                    total.value += metric.value;
+                }
+            }
+        }
+        Ok(merged.into_values().collect())
     }
 
     /// Calls `close()` on every opened function. Also done when the set is dropped.

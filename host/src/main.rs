@@ -41,6 +41,9 @@ enum Command {
         /// error is reported); `NAME=POLICY` sets it for one function (repeatable).
         #[arg(long = "on-error", value_name = "POLICY|NAME=POLICY")]
         on_error: Vec<String>,
+        /// After the query, print the metrics UDFs registered (to standard error).
+        #[arg(long)]
+        metrics: bool,
         /// The SQL query.
         query: String,
     },
@@ -193,7 +196,7 @@ fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) ->
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Sql { udfs, tables, mode, format, output, setup, on_error, query } => {
+        Command::Sql { udfs, tables, mode, format, output, setup, on_error, metrics, query } => {
             let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
             let set = Arc::new(load(&udfs, mode, &setup, &on_error)?);
             let ctx = udfbox::sql::session();
@@ -205,6 +208,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
             drop(ctx);
+            let metrics = if metrics {
+                Some(metrics_table(&set.metrics().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
             set.close().map_err(|e| e.to_string())?;
             for function in set.functions() {
                 let name = &function.info.name;
@@ -224,7 +232,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };
-            output::write(format, &schema, &batches, &mut out).map_err(|e| e.to_string())
+            output::write(format, &schema, &batches, &mut out).map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
+            if let Some(batch) = metrics {
+                let mut err = std::io::stderr().lock();
+                output::write(Format::Table, &batch.schema(), &[batch], &mut err).map_err(|e| e.to_string())?;
+            }
+            Ok(())
         }
         Command::Functions { udfs, mode, setup } => {
             let set = load(&udfs, mode, &setup, &[])?;
@@ -236,6 +250,42 @@ async fn run(cli: Cli) -> Result<(), String> {
             output::write(Format::Table, &batch.schema(), &[batch], &mut out).map_err(|e| e.to_string())
         }
     }
+}
+
+fn metrics_table(metrics: &[udfbox::backend::Metric]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, StringArray};
+    use udfbox::backend::MetricKind;
+    let column = |values: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    let value = |m: &udfbox::backend::Metric| match m.kind {
+        MetricKind::Counter => m.count.to_string(),
+        MetricKind::Gauge => m.value.to_string(),
+        MetricKind::Meter => format!("{} events, {:.3}/s", m.count, m.value),
+        MetricKind::Distribution if m.count == 0 => "no values".to_string(),
+        MetricKind::Distribution => {
+            format!(
+                "count {}, sum {}, min {}, max {}, mean {}",
+                m.count,
+                m.value,
+                m.min,
+                m.max,
+                m.value / m.count as f64
+            )
+        }
+    };
+    arrow::array::RecordBatch::try_from_iter(vec![
+        ("function", column(metrics.iter().map(|m| m.function.clone()).collect())),
+        (
+            "metric",
+            column(
+                metrics
+                    .iter()
+                    .map(|m| m.group.iter().chain([&m.name]).cloned().collect::<Vec<_>>().join("."))
+                    .collect(),
+            ),
+        ),
+        ("kind", column(metrics.iter().map(|m| m.kind.to_string()).collect())),
+        ("value", column(metrics.iter().map(value).collect())),
+    ])
 }
 
 fn functions_table(set: &FunctionSet) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {

@@ -10,7 +10,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
-use crate::backend::{AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply, TableOutput};
+use crate::backend::{
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
@@ -18,6 +20,7 @@ use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 const SOURCES: &[(&str, bool, &str)] = &[
     ("udfbox", true, include_str!("../../guest-runtime/udfbox/__init__.py")),
     ("udfbox.arrow", false, include_str!("../../guest-runtime/udfbox/arrow.py")),
+    ("udfbox.metrics", false, include_str!("../../guest-runtime/udfbox/metrics.py")),
     ("udfbox.row", false, include_str!("../../guest-runtime/udfbox/row.py")),
     ("udfbox.runtime", false, include_str!("../../guest-runtime/udfbox/runtime.py")),
     ("udfbox.series", false, include_str!("../../guest-runtime/udfbox/series.py")),
@@ -297,5 +300,30 @@ impl Backend for NativeBackend {
 
     fn close(&self) -> Reply<()> {
         self.reply(|py| self.invoke(py, "close", ()).map(|_| ()))
+    }
+
+    fn metrics(&self) -> Reply<Vec<Metric>> {
+        self.reply(|py| {
+            type Row = (String, Vec<String>, String, String, i64, f64, f64, f64);
+            let rows: Vec<Row> = self.invoke(py, "metrics", ())?.extract().map_err(|e| native_error(py, e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(function, group, name, kind, count, value, min, max)| Metric {
+                    function,
+                    group,
+                    name,
+                    kind: match kind.as_str() {
+                        "counter" => MetricKind::Counter,
+                        "gauge" => MetricKind::Gauge,
+                        "meter" => MetricKind::Meter,
+                        _ => MetricKind::Distribution,
+                    },
+                    count,
+                    value,
+                    min,
+                    max,
+                })
+                .collect())
+        })
     }
 }

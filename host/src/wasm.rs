@@ -35,7 +35,9 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::backend::{AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Mode, Reply, TableOutput};
+use crate::backend::{
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+};
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
@@ -581,6 +583,40 @@ impl WasmBackend {
     }
 }
 
+impl WasmBackend {
+    /// Runs `f` in every idle instance (the busy ones are mid-call); output goes to `output`.
+    /// An instance that fails is dropped; the first error is returned after all have run.
+    fn each_idle<T>(&self, output: &mut String, mut f: impl FnMut(&mut Instance) -> Result<T>) -> Result<Vec<T>> {
+        let idle = std::mem::take(&mut self.lock_pool().idle);
+        let mut kept = Vec::with_capacity(idle.len());
+        let mut results = Vec::with_capacity(idle.len());
+        let mut first_error = None;
+        for mut instance in idle {
+            let result = self.prepare(&mut instance, false).and_then(|()| f(&mut instance));
+            if !instance.in_guest {
+                output.push_str(&self.take_output(&mut instance));
+            }
+            match result {
+                Ok(value) => results.push(value),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if instance.in_guest {
+                self.lock_pool().live -= 1;
+            } else {
+                kept.push(instance);
+            }
+        }
+        self.lock_pool().idle.extend(kept);
+        self.returned.notify_all();
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+}
+
 fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> U) -> Reply<U> {
     Reply { result: reply.result.map(f), output: reply.output, fuel_used: reply.fuel_used }
 }
@@ -750,32 +786,46 @@ impl Backend for WasmBackend {
         map_reply(reply, table_output)
     }
 
+    fn metrics(&self) -> Reply<Vec<Metric>> {
+        let mut reply = Reply { result: Ok(Vec::new()), output: String::new(), fuel_used: None };
+        let metrics = self.each_idle(&mut reply.output, |instance| {
+            let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+            let outcome = drive(self.limits.timeout, runtime.call_metrics(&mut instance.sandbox.store))?;
+            self.finish(instance, None, outcome.map(|r| r.map(Ok)))
+        });
+        reply.result = metrics.map(|lists| {
+            lists
+                .into_iter()
+                .flatten()
+                .map(|m| Metric {
+                    function: m.function,
+                    group: m.group,
+                    name: m.name,
+                    kind: match m.kind {
+                        wit::MetricKind::Counter => MetricKind::Counter,
+                        wit::MetricKind::Gauge => MetricKind::Gauge,
+                        wit::MetricKind::Meter => MetricKind::Meter,
+                        wit::MetricKind::Distribution => MetricKind::Distribution,
+                    },
+                    count: m.count,
+                    value: m.value,
+                    min: m.min,
+                    max: m.max,
+                })
+                .collect()
+        });
+        reply
+    }
+
     fn close(&self) -> Reply<()> {
-        let idle = std::mem::take(&mut self.lock_pool().idle);
         let mut reply = Reply { result: Ok(()), output: String::new(), fuel_used: None };
-        let mut kept = Vec::with_capacity(idle.len());
-        for mut instance in idle {
-            let closed = self.prepare(&mut instance, false).and_then(|()| {
+        reply.result = self
+            .each_idle(&mut reply.output, |instance| {
                 let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
                 let outcome = drive(self.limits.timeout, runtime.call_close(&mut instance.sandbox.store))?;
-                self.finish(&mut instance, None, outcome)
-            });
-            if !instance.in_guest {
-                reply.output.push_str(&self.take_output(&mut instance));
-            }
-            if let Err(e) = closed {
-                if reply.result.is_ok() {
-                    reply.result = Err(e);
-                }
-            }
-            if instance.in_guest {
-                self.lock_pool().live -= 1;
-            } else {
-                kept.push(instance);
-            }
-        }
-        self.lock_pool().idle.extend(kept);
-        self.returned.notify_all();
+                self.finish(instance, None, outcome)
+            })
+            .map(drop);
         reply
     }
 

@@ -11,6 +11,7 @@ mod errors;
 mod examples;
 mod forms;
 mod harness;
+mod metrics;
 mod policy;
 mod sql;
 mod stdlib;
