@@ -209,6 +209,8 @@ pub struct Options {
     pub error_policies: BTreeMap<String, ErrorPolicy>,
     /// A name for logs: output and warnings of this set's UDFs are tagged with it.
     pub tenant: Option<String>,
+    /// Bundling knobs (PyFlink's `python.fn-execution.*`).
+    pub config: crate::config::Config,
 }
 
 /// Rows a function's failures turned into NULLs (the `null` error policy).
@@ -364,7 +366,23 @@ impl FunctionSet {
     }
 
     /// Calls `name` over one batch of `num_rows` rows; every argument has `num_rows` values.
+    /// A batch larger than `config.arrow_batch_size` crosses the boundary in several calls.
     pub fn call(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let chunk = self.options.config.arrow_batch_size.max(1);
+        if num_rows <= chunk {
+            return self.call_chunk(name, args, num_rows);
+        }
+        let mut parts = Vec::with_capacity(num_rows.div_ceil(chunk));
+        for start in (0..num_rows).step_by(chunk) {
+            let len = chunk.min(num_rows - start);
+            let slices: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
+            parts.push(self.call_chunk(name, &slices, len)?);
+        }
+        let parts: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+        Ok(arrow::compute::concat(&parts)?)
+    }
+
+    fn call_chunk(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let function = self.function(name).ok_or_else(|| unknown(name))?;
         let columns = self.encode_args(name, args, num_rows)?;
         let policy = self.error_policy(name);
@@ -447,6 +465,26 @@ impl FunctionSet {
     /// Calls table function `name` for each of `num_rows` rows. Returns, for every output row,
     /// the input row it came from, and the output rows (a struct of the result columns `f0`, ...).
     pub fn call_table(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<(Int32Array, StructArray)> {
+        let chunk = self.options.config.arrow_batch_size.max(1);
+        if num_rows <= chunk {
+            return self.call_table_chunk(name, args, num_rows);
+        }
+        let (mut sources, mut parts) = (Vec::new(), Vec::new());
+        for start in (0..num_rows).step_by(chunk) {
+            let len = chunk.min(num_rows - start);
+            let slices: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
+            let (chunk_sources, rows) = self.call_table_chunk(name, &slices, len)?;
+            sources.extend(chunk_sources.values().iter().map(|&row| row + start as i32));
+            parts.push(rows);
+        }
+        let parts: Vec<&dyn Array> = parts.iter().map(|p| p as &dyn Array).collect();
+        let rows = arrow::compute::concat(&parts)?;
+        let rows =
+            rows.as_any().downcast_ref::<StructArray>().cloned().ok_or_else(|| bad_result(name, "malformed rows"))?;
+        Ok((Int32Array::from(sources), rows))
+    }
+
+    fn call_table_chunk(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<(Int32Array, StructArray)> {
         let function = self.function_of_kind(name, &["table"])?;
         let columns = self.encode_args(name, args, num_rows)?;
         let output = self.settle(name, self.backend.call_table(name, num_rows, columns))?;
@@ -470,6 +508,17 @@ impl FunctionSet {
         args: &[ArrayRef],
     ) -> Result<BinaryArray> {
         self.function_of_kind(name, &["aggregate", "table_aggregate"])?;
+        let chunk = self.options.config.arrow_batch_size.max(1);
+        if groups.len() > chunk {
+            // Each chunk carries the states the previous one left.
+            let mut states = states.clone();
+            for start in (0..groups.len()).step_by(chunk) {
+                let len = chunk.min(groups.len() - start);
+                let slices: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
+                states = self.aggregate(name, op, &states, &groups.slice(start, len), &slices)?;
+            }
+            return Ok(states);
+        }
         let columns = match op {
             AggregateOp::Merge => match args {
                 [others] => vec![wire::encode("BYTES", cast(others, &DataType::Binary)?.as_ref())?],

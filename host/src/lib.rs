@@ -25,6 +25,7 @@
 
 pub mod aggregate;
 pub mod backend;
+pub mod config;
 pub mod error;
 pub mod lateral;
 pub mod limits;
@@ -39,6 +40,7 @@ pub mod wasm;
 pub mod wire;
 
 pub use backend::{Backend, ErrorPolicy, Failures, Function, FunctionInfo, FunctionSet, Mode, Options};
+pub use config::Config;
 pub use error::{Error, Result, UdfError, UdfErrorKind};
 pub use limits::Limits;
 pub use tenants::Tenants;

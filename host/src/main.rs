@@ -68,6 +68,10 @@ struct SetupArgs {
     /// UDFs, never writable (`/deps` in the sandbox).
     #[arg(long, value_name = "DIR")]
     deps: Option<PathBuf>,
+    /// A PyFlink bundling knob: python.fn-execution.bundle.size (100000), .bundle.time (1000 ms)
+    /// or .arrow.batch.size (10000) (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -181,6 +185,10 @@ fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) ->
         }
     }
     let mut options = Options { mode, params, limits, deps: setup.deps.clone(), ..Default::default() };
+    for entry in &setup.config {
+        let (key, value) = key_value("--config", entry)?;
+        options.config.set(&key, &value).map_err(|e| e.to_string())?;
+    }
     error_policies(on_error, &mut options)?;
     let mut set = FunctionSet::new(options).map_err(|e| e.to_string())?;
     for path in udfs {
@@ -199,7 +207,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Sql { udfs, tables, mode, format, output, setup, on_error, metrics, query } => {
             let tables = tables.iter().map(|t| key_value("--table", t)).collect::<Result<Vec<_>, _>>()?;
             let set = Arc::new(load(&udfs, mode, &setup, &on_error)?);
-            let ctx = udfbox::sql::session();
+            let ctx = udfbox::sql::session_for(&set);
             udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
             for (name, path) in &tables {
                 udfbox::sql::register_table(&ctx, name, &PathBuf::from(path)).await.map_err(|e| e.to_string())?;

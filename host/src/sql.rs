@@ -152,6 +152,12 @@ pub fn session() -> SessionContext {
     session_with_config(datafusion::prelude::SessionConfig::new())
 }
 
+/// [`session`] for the functions of `set`: DataFusion's batch size is the set's bundle size
+/// (`python.fn-execution.bundle.size`).
+pub fn session_for(set: &FunctionSet) -> SessionContext {
+    session_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(set.options().config.bundle_size))
+}
+
 /// [`session`] with a DataFusion configuration (partitions, batch size ...).
 pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> SessionContext {
     let state = datafusion::execution::SessionStateBuilder::new()

@@ -4,6 +4,7 @@
 mod adversarial;
 mod aggregates;
 mod cli;
+mod config;
 mod datatypes;
 mod deps;
 mod docs;
