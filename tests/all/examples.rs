@@ -8,6 +8,8 @@ struct Example {
     name: String,
     tables: Vec<String>,
     params: Vec<String>,
+    /// `--deps` directory, relative to the repository.
+    deps: Option<String>,
     query: String,
 }
 
@@ -32,6 +34,7 @@ fn parse(name: &str, source: &str) -> Example {
         name: name.to_string(),
         tables: list("tables"),
         params: list("params"),
+        deps: get("deps"),
         query: get("query").unwrap_or_else(|| panic!("udfs/{name}.py has no '# query:' header")),
     }
 }
@@ -68,6 +71,9 @@ fn every_example_gives_its_expected_output_in_both_modes() {
             }
             for param in &example.params {
                 args.extend(["--param", param]);
+            }
+            if let Some(deps) = &example.deps {
+                args.extend(["--deps", deps]);
             }
             args.push(&example.query);
             let (code, stdout, stderr) = udfbox(&args);

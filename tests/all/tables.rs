@@ -133,3 +133,33 @@ fn table_functions_from_rust() {
         assert!(error.to_string().contains("AttributeError"), "{mode}: {error}");
     }
 }
+
+#[test]
+fn functions_lists_every_kind() {
+    for mode in ["wasm", "native"] {
+        let (code, out, err) = crate::harness::udfbox(&[
+            "functions",
+            "--mode",
+            mode,
+            "--udf",
+            "udfs/top2.py",
+            "--udf",
+            "udfs/split.py",
+            "--udf",
+            "udfs/weighted_avg.py",
+            "--udf",
+            "udfs/vectorized.py",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let rows: Vec<Vec<&str>> =
+            out.lines().map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect()).collect();
+        for expected in [
+            ["top2", "table_aggregate", "general", "(from call site)", "ROW<`value` BIGINT, `rank` INT>", "true"],
+            ["split", "table", "general", "(from call site)", "ROW<`f0` STRING, `f1` INT>", "true"],
+            ["weighted_avg", "aggregate", "general", "(from call site)", "DOUBLE", "true"],
+            ["raise_salary", "scalar", "pandas", "DOUBLE", "DOUBLE", "true"],
+        ] {
+            assert!(rows.iter().any(|r| r.as_slice() == expected), "{mode}: no {expected:?} in\n{out}");
+        }
+    }
+}
