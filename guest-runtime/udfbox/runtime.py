@@ -472,7 +472,13 @@ class Runtime:
                         incoming.setdefault(group, []).append(other)
                 for group, others in incoming.items():
                     try:
-                        instance.merge(accumulators[group], [pickle.loads(o) for o in others])
+                        if state_values[group] is None and len(others) == 1:
+                            # Nothing to merge into: adopt the one partial accumulator. This is
+                            # every group of a single-partition plan, so functions without
+                            # merge() work there.
+                            accumulators[group] = pickle.loads(others[0])
+                        else:
+                            instance.merge(accumulators[group], [pickle.loads(o) for o in others])
                     except BaseException as exc:
                         raise self._user_error("exception", exc, name, context="merge()") from None
             else:

@@ -76,8 +76,8 @@ class ImperativeAggregateFunction(UserDefinedFunction):
                                   % type(self).__name__)
 
     def merge(self, accumulator, accumulators):
-        raise NotImplementedError("%s does not define merge(), which partial aggregation needs"
-                                  % type(self).__name__)
+        raise NotImplementedError("%s does not define merge(), which combining partial aggregates "
+                                  "from several partitions needs" % type(self).__name__)
 
     def get_result_type(self):
         return None
