@@ -187,3 +187,61 @@ fn unsupported_pyflink_parts_are_clear_errors() {
         }
     }
 }
+
+/// open() runs before the first call and close() after the last, for table and aggregate
+/// functions too; what they print reaches the log tagged with the function.
+#[test]
+fn lifecycle_of_table_and_aggregate_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lifecycle.py");
+    std::fs::write(
+        &file,
+        r#"
+from udfbox import AggregateFunction, TableFunction, udaf, udtf
+
+class Explode(TableFunction):
+    def open(self, function_context):
+        print("open explode", function_context.get_job_parameter("tag", "?"))
+    def eval(self, n):
+        yield from range(n)
+    def close(self):
+        print("close explode")
+
+class Total(AggregateFunction):
+    def open(self, function_context):
+        print("open total")
+    def create_accumulator(self):
+        return [0]
+    def accumulate(self, acc, v):
+        acc[0] += v
+    def get_value(self, acc):
+        return acc[0]
+    def close(self):
+        print("close total")
+
+explode = udtf(Explode(), result_types="BIGINT")
+total = udaf(Total(), result_type="BIGINT")
+"#,
+    )
+    .unwrap();
+    for mode in ["wasm", "native"] {
+        let (code, out, err) = crate::harness::udfbox(&[
+            "sql",
+            "--mode",
+            mode,
+            "--format",
+            "csv",
+            "--param",
+            "tag=t1",
+            "--udf",
+            file.to_str().unwrap(),
+            "SELECT total(x) AS s FROM (VALUES (3)) AS t(n), LATERAL TABLE(explode(n)) AS E(x)",
+        ]);
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert_eq!(out, "s\n3\n", "{mode}");
+        for line in ["open explode t1", "close explode", "open total", "close total"] {
+            assert!(err.contains(line), "{mode}: no '{line}' in\n{err}");
+        }
+        assert!(err.find("open explode").unwrap() < err.find("close explode").unwrap(), "{mode}");
+    }
+}
