@@ -160,6 +160,21 @@ def _open_in(directory):
     return open
 
 
+class _Deferred:
+    """The accumulator of a function without merge(): the rows themselves, accumulated into a
+    real accumulator only when the result is wanted. Partial aggregates of such a function can
+    then always be combined (rows concatenate), at the cost of keeping the rows."""
+
+    def __init__(self):
+        self.rows = []
+
+    def remove(self, row):
+        try:
+            self.rows.remove(row)
+        except ValueError:
+            pass
+
+
 class _RetractableCollector:
     """``out`` of ``emit_update_with_retract``: in a bounded query the result is what was
     collected and not retracted since."""
@@ -431,11 +446,18 @@ class Runtime:
     # -- aggregate and table-aggregate functions ----------------------------------------------
 
     def _accumulators(self, name, fn, states):
+        """The accumulators of ``states`` (pickled; ``None``: new). A function without merge()
+        keeps its rows instead (``_Deferred``), so partial aggregates can always be combined."""
+        deferred = not fn.has_merge
         accumulators = []
         for state in states:
             try:
-                accumulators.append(fn._instance.create_accumulator() if state is None
-                                    else pickle.loads(state))
+                if state is not None:
+                    accumulators.append(pickle.loads(state))
+                elif deferred:
+                    accumulators.append(_Deferred())
+                else:
+                    accumulators.append(fn._instance.create_accumulator())
             except BaseException as exc:
                 raise self._user_error("exception", exc, name,
                                        context="create_accumulator()" if state is None
@@ -472,15 +494,23 @@ class Runtime:
                         incoming.setdefault(group, []).append(other)
                 for group, others in incoming.items():
                     try:
+                        others = [pickle.loads(o) for o in others]
                         if state_values[group] is None and len(others) == 1:
-                            # Nothing to merge into: adopt the one partial accumulator. This is
-                            # every group of a single-partition plan, so functions without
-                            # merge() work there.
-                            accumulators[group] = pickle.loads(others[0])
+                            accumulators[group] = others[0]  # nothing to merge into
+                        elif isinstance(accumulators[group], _Deferred):
+                            for other in others:
+                                accumulators[group].rows.extend(other.rows)
                         else:
-                            instance.merge(accumulators[group], [pickle.loads(o) for o in others])
+                            instance.merge(accumulators[group], others)
                     except BaseException as exc:
                         raise self._user_error("exception", exc, name, context="merge()") from None
+            elif not fn.has_merge:
+                rows = zip(*columns) if columns else (() for _ in group_ids)
+                for group, row in zip(group_ids, rows):
+                    if op == "accumulate":
+                        accumulators[group].rows.append(row)
+                    else:
+                        accumulators[group].remove(row)
             else:
                 method = instance.accumulate if op == "accumulate" else instance.retract
                 rows = zip(*columns) if columns else (() for _ in group_ids)
@@ -492,6 +522,21 @@ class Runtime:
                     raise self._user_error("exception", exc, name, index, context="%s()" % op) from None
             return self._states(name, accumulators)
 
+    def _replayed(self, name, fn, accumulator):
+        """A real accumulator for a ``_Deferred`` one: its rows accumulated into a new one."""
+        if not isinstance(accumulator, _Deferred):
+            return accumulator
+        try:
+            real = fn._instance.create_accumulator()
+        except BaseException as exc:
+            raise self._user_error("exception", exc, name, context="create_accumulator()") from None
+        for index, row in enumerate(accumulator.rows):
+            try:
+                fn._instance.accumulate(real, *row)
+            except BaseException as exc:
+                raise self._user_error("exception", exc, name, index, context="accumulate()") from None
+        return real
+
     def finish(self, name, states):
         """``get_value`` of every accumulator in ``states``: the aggregate's result column."""
         fn, _ = self._prepare(name, ("aggregate",), 0, [])
@@ -500,6 +545,7 @@ class Runtime:
             self._open(name, fn)
             values = []
             for index, accumulator in enumerate(self._accumulators(name, fn, state_values)):
+                accumulator = self._replayed(name, fn, accumulator)
                 try:
                     values.append(fn._instance.get_value(accumulator))
                 except BaseException as exc:
@@ -516,6 +562,7 @@ class Runtime:
         with _Redirect(self._output):
             self._open(name, fn)
             for index, accumulator in enumerate(self._accumulators(name, fn, state_values)):
+                accumulator = self._replayed(name, fn, accumulator)
                 try:
                     if fn.emits_with_retract:
                         out = _RetractableCollector()

@@ -102,7 +102,8 @@ class TableAggregateFunction(ImperativeAggregateFunction):
 
 
 def _overrides(instance, base, method):
-    return getattr(type(instance), method, None) is not getattr(base, method, None)
+    defined = getattr(type(instance), method, None)
+    return callable(defined) and defined is not getattr(base, method, None)
 
 
 def _callable_name(f):

@@ -206,7 +206,10 @@ fn aggregate_errors_name_the_method_and_row() {
              class Bad(AggregateFunction):\n    def create_accumulator(self):\n        return [0]\n\
              \x20   def accumulate(self, acc, v):\n        acc[0] += 10 // v\n\
              \x20   def get_value(self, acc):\n        return acc[0]\n\
-             bad = udaf(Bad(), result_type='BIGINT')\n",
+             \x20   def merge(self, acc, accs):\n        acc[0] += sum(a[0] for a in accs)\n\
+             bad = udaf(Bad(), result_type='BIGINT')\n\
+             class Deferred(Bad):\n    merge = None\n\
+             deferred = udaf(Deferred(), result_type='BIGINT')\n",
         )
         .unwrap();
         let error = set
@@ -235,6 +238,22 @@ fn aggregate_errors_name_the_method_and_row() {
             .unwrap_err()
             .to_string();
         assert!(error.contains("does not define retract()"), "{mode}: {error}");
+        // Without merge(), rows are kept and accumulated when the result is wanted: the error
+        // shows there, naming accumulate() and the row within the group.
+        let states = set
+            .aggregate(
+                "deferred",
+                AggregateOp::Accumulate,
+                &BinaryArray::from_iter([None::<&[u8]>]),
+                &Int32Array::from(vec![0, 0]),
+                &[Arc::new(Int64Array::from(vec![1, 0])) as ArrayRef],
+            )
+            .unwrap();
+        let error = set.finish("deferred", &states).unwrap_err().to_string();
+        assert!(
+            error.contains("ZeroDivisionError") && error.contains("row 1") && error.contains("accumulate()"),
+            "{mode}: {error}"
+        );
     }
 }
 
@@ -300,4 +319,30 @@ async fn table_aggregate_over_a_hundred_thousand_groups() {
         assert_eq!(lines[1..5], ["0,100000,1", "0,0,2", "1,100001,1", "1,1,2"], "{mode}");
         assert!(got.contains("\n3,100003,1\n4,100004,1\n"), "{mode}");
     }
+}
+
+/// PyFlink's documented WeightedAvg has no merge(): its groups still combine across partitions
+/// (udfbox keeps such a function's rows and accumulates them at the end).
+#[tokio::test]
+async fn aggregates_without_merge_combine_across_partitions() {
+    let docs = std::fs::read_to_string(repo_root().join("udfs/pyflink_docs.py")).unwrap();
+    let mut seen = Vec::new();
+    for mode in MODES {
+        let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+        set.load_source("udfs/pyflink_docs.py", &docs).unwrap();
+        let set = Arc::new(set);
+        let ctx = udfbox::sql::session_with_config(SessionConfig::new().with_target_partitions(4));
+        udfbox::sql::register_functions(&ctx, &set).unwrap();
+        ctx.register_table("t", Arc::new(table(20_000, 1_000, 4))).unwrap();
+        let sql =
+            "SELECT count(*) AS groups, sum(w) AS total FROM (SELECT g, weighted_avg(id, 1) AS w FROM t GROUP BY g)";
+        let batches = udfbox::sql::query(&ctx, &set, sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        output::write(Format::Csv, &batches[0].schema(), &batches, &mut out).unwrap();
+        seen.push(String::from_utf8(out).unwrap());
+    }
+    assert_eq!(seen[0], seen[1], "wasm and native disagree");
+    // Group g holds g, g + 1000, ..., g + 19000: average g + 9500 (as FLOAT).
+    let total: f64 = (0..1000).map(|g| (g + 9500) as f64).sum();
+    assert_eq!(normalize(&seen[0]), normalize(&format!("groups,total\n1000,{total:?}")));
 }
