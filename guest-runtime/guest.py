@@ -118,7 +118,8 @@ class Runtime(exports.Runtime):
     @staticmethod
     def _result(type_text, nodes, spans, data, failed, first):
         column = _packed((type_text, nodes, spans, data))
-        return wit.CallResult(column, failed, None if first is None else _wit_error(first))
+        return wit.CallResult(column, failed, None if first is None else _wit_error(first),
+                              _RUNTIME.take_output())
 
     def call_table(self, function, num_rows, args):
         try:

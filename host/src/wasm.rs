@@ -309,6 +309,8 @@ struct Instance {
     in_guest: bool,
     /// The instance has grown too far: close it and let a fresh one take its place.
     retire: bool,
+    /// The last call returned what UDFs printed with its result.
+    output_taken: bool,
 }
 
 /// The sandbox backend: a pool of sandboxes with the same UDF files loaded.
@@ -403,7 +405,15 @@ impl WasmBackend {
             None => {
                 let made = drive(self.limits.timeout, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
                 let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: self.limits.timeout })??;
-                Instance { sandbox, loaded: 0, seen: (0, 0), settled: None, in_guest: false, retire: false }
+                Instance {
+                    sandbox,
+                    loaded: 0,
+                    seen: (0, 0),
+                    settled: None,
+                    in_guest: false,
+                    retire: false,
+                    output_taken: false,
+                }
             }
         };
         lease.instance = Some(instance);
@@ -457,7 +467,13 @@ impl WasmBackend {
             instance.in_guest = true; // never enter it again
             return "[udfbox: the sandbox failed while handing over its output]\n".to_string();
         };
-        // Whatever reached the WASI pipes directly (C-level writes).
+        output.push_str(&self.pipe_output(instance));
+        output
+    }
+
+    /// Whatever reached the WASI pipes directly (C-level writes) since the last look.
+    fn pipe_output(&self, instance: &mut Instance) -> String {
+        let mut output = String::new();
         let state = instance.sandbox.store.data();
         let (out, err) = (state.stdout.contents(), state.stderr.contents());
         output.push_str(&String::from_utf8_lossy(&out[instance.seen.0.min(out.len())..]));
@@ -542,7 +558,11 @@ impl WasmBackend {
             let instance = lease.instance.as_mut().expect("checked out");
             let result = f(instance, &mut output);
             self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
-            if !instance.in_guest {
+            if instance.output_taken {
+                // The call brought its output back with its result.
+                instance.output_taken = false;
+                output.push_str(&self.pipe_output(instance));
+            } else if !instance.in_guest {
                 output.push_str(&self.take_output(instance));
             }
             if instance.retire && !instance.in_guest {
@@ -565,9 +585,11 @@ type GuestRuntime = bindings::exports::udfbox::runtime::runtime::Guest;
 impl WasmBackend {
     /// Runs one metered guest call of `function` in a checked-out instance; `call` drives it
     /// (with [`drive`]) and returns its outcome.
+    /// `returns_output`: a successful call brings what UDFs printed back with its result.
     fn guest_call<T>(
         &self,
         function: &str,
+        returns_output: bool,
         call: impl FnOnce(&GuestRuntime, &mut Store<SandboxState>) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
     ) -> Reply<T> {
         let mut fuel_used = None;
@@ -576,7 +598,9 @@ impl WasmBackend {
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = call(runtime, &mut instance.sandbox.store)?;
             fuel_used = self.fuel_used(instance);
-            self.finish(instance, Some(function), outcome)
+            let result = self.finish(instance, Some(function), outcome);
+            instance.output_taken = returns_output && result.is_ok();
+            result
         });
         reply.fuel_used = fuel_used;
         reply
@@ -726,14 +750,27 @@ impl Backend for WasmBackend {
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
         let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, |runtime, store| {
+        let reply = self.guest_call(function, true, |runtime, store| {
             drive(timeout, runtime.call_call(store, function, num_rows, &args, on_error))
         });
-        map_reply(reply, |result| CallResult {
-            column: from_wit(result.column),
-            failed_rows: result.failed_rows,
-            first_failure: result.first_failure.map(udf_error_of),
-        })
+        let mut reply = map_reply(reply, |result| {
+            (
+                CallResult {
+                    column: from_wit(result.column),
+                    failed_rows: result.failed_rows,
+                    first_failure: result.first_failure.map(udf_error_of),
+                },
+                result.output,
+            )
+        });
+        let result = match reply.result {
+            Ok((result, printed)) => {
+                reply.output.insert_str(0, &printed);
+                Ok(result)
+            }
+            Err(e) => Err(e),
+        };
+        Reply { result, output: reply.output, fuel_used: reply.fuel_used }
     }
 
     fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput> {
@@ -742,7 +779,7 @@ impl Backend for WasmBackend {
         };
         let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
         let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, |runtime, store| {
+        let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_call_table(store, function, num_rows, &args))
         });
         map_reply(reply, table_output)
@@ -764,7 +801,7 @@ impl Backend for WasmBackend {
             AggregateOp::Merge => wit::AggregateOp::Merge,
         };
         let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, |runtime, store| {
+        let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_aggregate(store, function, op, &states, &groups, &args))
         });
         map_reply(reply, from_wit)
@@ -773,16 +810,17 @@ impl Backend for WasmBackend {
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
         let states = to_wit(states);
         let timeout = self.limits.timeout;
-        let reply =
-            self.guest_call(function, |runtime, store| drive(timeout, runtime.call_finish(store, function, &states)));
+        let reply = self.guest_call(function, false, |runtime, store| {
+            drive(timeout, runtime.call_finish(store, function, &states))
+        });
         map_reply(reply, from_wit)
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
         let states = to_wit(states);
         let timeout = self.limits.timeout;
-        let reply =
-            self.guest_call(function, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));
+        let reply = self
+            .guest_call(function, false, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));
         map_reply(reply, table_output)
     }
 
