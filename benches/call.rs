@@ -1,11 +1,16 @@
-//! Per-row cost of `add(a, b)` over 1M BIGINT rows, in 8,192-row batches as DataFusion delivers
-//! them, in each mode side by side (one criterion group, so ratios come from one run).
+//! The cost of calls, every mode side by side in one criterion group (so ratios come from one
+//! run):
+//! - `add_1m_rows`: `add(a, b)` over 1M BIGINT rows, in 8,192-row batches as DataFusion delivers
+//!   them, with Arrow's own kernel as the floor;
+//! - `one_row_call`: the fixed cost of one boundary crossing;
+//! - `batch_<function>`: `add`, string `upper` and `gcd` at batch sizes 1, 64, 1024 and 8192,
+//!   with a native Rust baseline.
 //!
 //! `cargo bench --bench call`
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array};
+use arrow::array::{ArrayRef, Int64Array, StringArray};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use udfbox::{FunctionSet, Mode, Options};
 
@@ -14,7 +19,12 @@ const BATCH: usize = 8192;
 
 const ADD: &str = "from udfbox import udf, DataTypes\n\
 add = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n\
-vadd = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT(), func_type='pandas')\n";
+vadd = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT(), func_type='pandas')\n\
+upper = udf(lambda s: s.upper(), [DataTypes.STRING()], DataTypes.STRING())\n\
+import math\n\
+gcd = udf(lambda a, b: math.gcd(a, b), [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n";
+
+const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
 
 fn batches() -> Vec<(ArrayRef, ArrayRef, usize)> {
     (0..ROWS)
@@ -73,5 +83,65 @@ fn single_row_call(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, add_1m_rows, single_row_call);
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.abs()
+}
+
+/// One batch per iteration, per function, batch size and mode; throughput in rows.
+fn batch_sizes(c: &mut Criterion) {
+    let sets: Vec<(Mode, FunctionSet)> = [Mode::Wasm, Mode::Native]
+        .into_iter()
+        .map(|mode| {
+            let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+            set.load_source("calls.py", ADD).unwrap();
+            (mode, set)
+        })
+        .collect();
+    for function in ["add", "upper", "gcd"] {
+        let mut group = c.benchmark_group(format!("batch_{function}"));
+        group.sample_size(20);
+        for size in BATCH_SIZES {
+            group.throughput(Throughput::Elements(size as u64));
+            let args: Vec<ArrayRef> = match function {
+                "upper" => vec![Arc::new(StringArray::from_iter_values((0..size).map(|i| format!("name {i}"))))],
+                _ => vec![
+                    Arc::new(Int64Array::from_iter_values((0..size as i64).map(|i| i * 7 + 12))),
+                    Arc::new(Int64Array::from_iter_values((0..size as i64).map(|i| i * 3 + 9))),
+                ],
+            };
+            for (mode, set) in &sets {
+                group.bench_with_input(BenchmarkId::new(mode.to_string(), size), &args, |bench, args| {
+                    bench.iter(|| set.call(function, args, size).unwrap())
+                });
+            }
+            group.bench_with_input(BenchmarkId::new("rust", size), &args, |bench, args| {
+                bench.iter(|| -> ArrayRef {
+                    match function {
+                        "upper" => {
+                            let strings = args[0].as_any().downcast_ref::<StringArray>().unwrap();
+                            Arc::new(strings.iter().map(|s| s.map(str::to_uppercase)).collect::<StringArray>())
+                        }
+                        _ => {
+                            let (a, b) = (
+                                args[0].as_any().downcast_ref::<Int64Array>().unwrap(),
+                                args[1].as_any().downcast_ref::<Int64Array>().unwrap(),
+                            );
+                            if function == "add" {
+                                Arc::new(arrow::compute::kernels::numeric::add(a, b).unwrap())
+                            } else {
+                                Arc::new(a.iter().zip(b.iter()).map(|(a, b)| Some(gcd(a?, b?))).collect::<Int64Array>())
+                            }
+                        }
+                    }
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, add_1m_rows, single_row_call, batch_sizes);
 criterion_main!(benches);
