@@ -107,19 +107,14 @@ class Runtime(exports.Runtime):
 
     def call(self, function, num_rows, args, on_error):
         try:
-            type_text, nodes, spans, data, failed, first = _RUNTIME.call(
+            packed, failed, first = _RUNTIME.call(
                 function, num_rows, _columns(args), on_error == wit.ErrorPolicy.NULL)
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return self._result(type_text, nodes, spans, data, failed, first)
+            return wit.CallResult(_packed(packed), failed,
+                                  None if first is None else _wit_error(first), _RUNTIME.take_output())
         raise Err(failure)
-
-    @staticmethod
-    def _result(type_text, nodes, spans, data, failed, first):
-        column = _packed((type_text, nodes, spans, data))
-        return wit.CallResult(column, failed, None if first is None else _wit_error(first),
-                              _RUNTIME.take_output())
 
     def call_table(self, function, num_rows, args):
         try:

@@ -348,7 +348,7 @@ class Runtime:
 
     def call(self, name, num_rows, args, null_on_error=False):
         """Calls function ``name`` over one batch; ``args`` are ``(type, nodes)`` columns. The
-        result is ``(type, nodes, spans, data, failed_rows, first_failure)``: the column packed
+        result is ``((type, nodes, spans, data), failed_rows, first_failure)``: the column packed
         (see ``pack``), then, under the ``null`` error policy (``null_on_error``), how many rows
         failed and became NULL and the first ``UdfError`` among them."""
         fn, columns = self._prepare(name, ("scalar",), num_rows, args)
@@ -370,9 +370,8 @@ class Runtime:
                 if failures is None:
                     raise
                 nodes = self._encode(name, fn.result_type, failures.all_rows(error, num_rows), None)
-        packed_nodes, spans, data = pack(nodes)
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
-        return str(fn.result_type), packed_nodes, spans, data, failed, first
+        return (str(fn.result_type),) + pack(nodes), failed, first
 
     def _prepare(self, name, kinds, num_rows, args, arity=None):
         """The function ``name`` (of one of ``kinds``) and its decoded argument columns."""
@@ -410,9 +409,7 @@ class Runtime:
                 raise self._user_error("exception", exc, name, context="open()") from None
 
     def _packed(self, name, result_type, values):
-        nodes = self._encode(name, result_type, values, None)
-        packed_nodes, spans, data = pack(nodes)
-        return str(result_type), packed_nodes, spans, data
+        return (str(result_type),) + pack(self._encode(name, result_type, values, None))
 
     # -- table functions ---------------------------------------------------------------------
 

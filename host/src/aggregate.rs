@@ -7,88 +7,65 @@
 //! sandbox and takes the updated ones back. Any instance, of any sandbox, can therefore carry on
 //! an aggregation, and partial aggregates from different partitions merge through `merge`.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, Int32Array};
 use arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature};
 use datafusion::scalar::ScalarValue;
 
 use crate::backend::{AggregateOp, FunctionSet};
 use crate::error::{Error, Result};
-
-fn external(error: Error) -> DataFusionError {
-    DataFusionError::External(Box::new(error))
-}
+use crate::sql::{external, SqlFunction};
 
 /// A Python aggregate function as DataFusion sees it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PythonAggregateUdf {
-    name: String,
-    aliases: Vec<String>,
-    signature: Signature,
-    result_type: DataType,
-    set: Arc<FunctionSet>,
+    function: SqlFunction,
     /// A table aggregate: each group's value is the list of rows it emits.
     table: bool,
-}
-
-impl PartialEq for PythonAggregateUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && Arc::ptr_eq(&self.set, &other.set)
-    }
-}
-
-impl Eq for PythonAggregateUdf {}
-
-impl Hash for PythonAggregateUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        (Arc::as_ptr(&self.set) as usize).hash(state);
-    }
 }
 
 impl PythonAggregateUdf {
     /// An aggregate, or a table aggregate (`udtaf`), whose SQL value per group is the list of
     /// rows it emits: `unnest` it, or use [`crate::sql::flat_aggregate`], to get them as rows.
     pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
-        let (signature, aliases, row_type) = crate::sql::sql_signature(&set, name)?;
-        let table = set.function(name).is_some_and(|f| f.info.kind == "table_aggregate");
-        let result_type = if table { DataType::List(Arc::new(Field::new("item", row_type, true))) } else { row_type };
-        Ok(Self { name: name.to_string(), aliases, signature, result_type, set, table })
+        let mut function = SqlFunction::new(set, name)?;
+        let table = function.set.function(name).is_some_and(|f| f.info.kind == "table_aggregate");
+        if table {
+            function.result_type = DataType::List(Arc::new(Field::new("item", function.result_type, true)));
+        }
+        Ok(Self { function, table })
     }
 }
 
 impl AggregateUDFImpl for PythonAggregateUdf {
     fn name(&self) -> &str {
-        &self.name
+        &self.function.name
     }
 
     fn aliases(&self) -> &[String] {
-        &self.aliases
+        &self.function.aliases
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.function.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(self.result_type.clone())
+        Ok(self.function.result_type.clone())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        let targets =
-            self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(targets.into_iter().map(|(_, ty)| ty).collect())
+        self.function.coerce_types(arg_types)
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
         Ok(Box::new(PythonAccumulator {
-            set: self.set.clone(),
-            name: self.name.clone(),
+            set: self.function.set.clone(),
+            name: self.function.name.clone(),
             table: self.table,
             state: None,
         }))
@@ -104,8 +81,8 @@ impl AggregateUDFImpl for PythonAggregateUdf {
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(PythonGroupsAccumulator {
-            set: self.set.clone(),
-            name: self.name.clone(),
+            set: self.function.set.clone(),
+            name: self.function.name.clone(),
             table: self.table,
             states: Vec::new(),
         }))

@@ -540,8 +540,7 @@ fn join_batch(
     let rows = batch.num_rows();
     let values =
         args.iter().map(|a| a.evaluate(batch).and_then(|v| v.into_array(rows))).collect::<DfResult<Vec<ArrayRef>>>()?;
-    let (sources, produced) =
-        set.call_table(function, &values, rows).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let (sources, produced) = set.call_table(function, &values, rows).map_err(crate::sql::external)?;
     // Output rows in input order: each input row's produced rows, or (outer) one row of NULLs.
     let mut input_rows = Vec::with_capacity(sources.len());
     let mut produced_rows: Vec<Option<u32>> = Vec::with_capacity(sources.len());

@@ -240,11 +240,8 @@ impl Backend for NativeBackend {
         self.reply(|py| {
             let null_on_error = on_error == ErrorPolicy::Null;
             let result = self.invoke(py, "call", (function, num_rows, py_columns(py, &args)?, null_on_error))?;
-            let (packed, failed_rows, first): (Bound<'_, PyAny>, u32, Bound<'_, PyAny>) = (
-                result.get_item(pyo3::types::PySlice::new(py, 0, 4, 1)).map_err(|e| native_error(py, e))?,
-                result.get_item(4).and_then(|v| v.extract()).map_err(|e| native_error(py, e))?,
-                result.get_item(5).map_err(|e| native_error(py, e))?,
-            );
+            let (packed, failed_rows, first): (Bound<'_, PyAny>, u32, Bound<'_, PyAny>) =
+                result.extract().map_err(|e| native_error(py, e))?;
             let first_failure = if first.is_none() {
                 None
             } else {

@@ -16,87 +16,100 @@ use crate::aggregate::PythonAggregateUdf;
 use crate::backend::FunctionSet;
 use crate::error::{Error, Result};
 
-/// A Python scalar UDF as DataFusion sees it. Each call carries a whole batch.
+/// What SQL needs to know of function `name` of `set`: its signature, the aliases it is found
+/// under, its result type. Shared by the scalar and aggregate UDFs; two are equal when they are
+/// the same function of the same set.
 #[derive(Debug)]
-pub struct PythonScalarUdf {
-    name: String,
-    aliases: Vec<String>,
-    signature: Signature,
-    result_type: DataType,
-    set: Arc<FunctionSet>,
+pub(crate) struct SqlFunction {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub signature: Signature,
+    pub result_type: DataType,
+    pub set: Arc<FunctionSet>,
 }
 
-impl PartialEq for PythonScalarUdf {
+impl SqlFunction {
+    pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
+        let function = set.function(name).ok_or_else(|| Error::Invalid(format!("unknown function '{name}'")))?;
+        // A non-deterministic function must run for every row, never be folded into a constant.
+        let volatility = if function.info.deterministic { Volatility::Immutable } else { Volatility::Volatile };
+        let signature = match &function.input_types {
+            Some(types) if types.is_empty() => Signature::nullary(volatility),
+            Some(_) => Signature::user_defined(volatility),
+            None => Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::UserDefined], volatility),
+        };
+        // SQL folds unquoted identifiers to lower case: `addOne(x)` looks up `addone`.
+        let lower = name.to_lowercase();
+        let aliases = if lower != name { vec![lower] } else { Vec::new() };
+        let result_type = function.result_type.clone();
+        Ok(Self { name: name.to_string(), aliases, signature, result_type, set })
+    }
+
+    /// The Arrow types the arguments are cast to before the call.
+    pub fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        let targets =
+            self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(targets.into_iter().map(|(_, ty)| ty).collect())
+    }
+}
+
+impl PartialEq for SqlFunction {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name && Arc::ptr_eq(&self.set, &other.set)
     }
 }
 
-impl Eq for PythonScalarUdf {}
+impl Eq for SqlFunction {}
 
-impl Hash for PythonScalarUdf {
+impl Hash for SqlFunction {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.name.hash(state);
         (Arc::as_ptr(&self.set) as usize).hash(state);
     }
 }
 
-fn external(error: Error) -> DataFusionError {
+pub(crate) fn external(error: Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
+}
+
+/// A Python scalar UDF as DataFusion sees it. Each call carries a whole batch.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PythonScalarUdf {
+    function: SqlFunction,
 }
 
 impl PythonScalarUdf {
     /// The DataFusion UDF for function `name` of `set`.
     pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
-        let (signature, aliases, result_type) = sql_signature(&set, name)?;
-        Ok(Self { name: name.to_string(), aliases, signature, result_type, set })
+        Ok(Self { function: SqlFunction::new(set, name)? })
     }
-}
-
-/// How SQL sees function `name` of `set`: its signature, the aliases it is found under, and
-/// its result type.
-pub(crate) fn sql_signature(set: &FunctionSet, name: &str) -> Result<(Signature, Vec<String>, DataType)> {
-    let function = set.function(name).ok_or_else(|| Error::Invalid(format!("unknown function '{name}'")))?;
-    // A non-deterministic function must run for every row, never be folded into a constant.
-    let volatility = if function.info.deterministic { Volatility::Immutable } else { Volatility::Volatile };
-    let signature = match &function.input_types {
-        Some(types) if types.is_empty() => Signature::nullary(volatility),
-        Some(_) => Signature::user_defined(volatility),
-        None => Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::UserDefined], volatility),
-    };
-    // SQL folds unquoted identifiers to lower case: `addOne(x)` looks up `addone`.
-    let lower = name.to_lowercase();
-    let aliases = if lower != name { vec![lower] } else { Vec::new() };
-    Ok((signature, aliases, function.result_type.clone()))
 }
 
 impl ScalarUDFImpl for PythonScalarUdf {
     fn name(&self) -> &str {
-        &self.name
+        &self.function.name
     }
 
     fn aliases(&self) -> &[String] {
-        &self.aliases
+        &self.function.aliases
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.function.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(self.result_type.clone())
+        Ok(self.function.result_type.clone())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        let targets =
-            self.set.argument_types(&self.name, arg_types).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(targets.into_iter().map(|(_, ty)| ty).collect())
+        self.function.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<DfResult<Vec<_>>>()?;
-        let result = self.set.call(&self.name, &arrays, rows).map_err(external)?;
+        let result = self.function.set.call(&self.function.name, &arrays, rows).map_err(external)?;
         Ok(ColumnarValue::Array(result))
     }
 }
@@ -200,9 +213,7 @@ pub fn flat_aggregate(
         return Err(DataFusionError::Plan(format!("'{function}' has no row result type")));
     };
     let fields = fields.clone();
-    let udaf = AggregateUDF::from(
-        PythonAggregateUdf::new(set.clone(), function).map_err(|e| DataFusionError::External(Box::new(e)))?,
-    );
+    let udaf = AggregateUDF::from(PythonAggregateUdf::new(set.clone(), function).map_err(external)?);
     const ROWS: &str = "__udfbox_flat_rows";
     let grouped = df.aggregate(group_by, vec![udaf.call(args).alias(ROWS)])?;
     let keys: Vec<Expr> = grouped.schema().columns().into_iter().filter(|c| c.name != ROWS).map(Expr::Column).collect();

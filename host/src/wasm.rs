@@ -63,6 +63,9 @@ const PIPE_CAPACITY: usize = 64 * 1024;
 /// How often the epoch advances: the granularity of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The longest instantiating a sandbox from the image may take.
+const INSTANTIATE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Refuses linear-memory growth beyond the limit (the guest's allocation fails; it does not trap).
 struct MemoryLimiter {
     limit: usize,
@@ -403,8 +406,10 @@ impl WasmBackend {
         let instance = match instance {
             Some(instance) => instance,
             None => {
-                let made = drive(self.limits.timeout, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
-                let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: self.limits.timeout })??;
+                // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
+                // must not fail a loaded machine. The bound only guards against a hung host.
+                let made = drive(INSTANTIATE_TIMEOUT, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
+                let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
                 Instance {
                     sandbox,
                     loaded: 0,
