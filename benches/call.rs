@@ -1,7 +1,7 @@
-//! The cost of calls, every mode side by side in one criterion group (so ratios come from one
-//! run):
+//! The cost of scalar calls, every mode (wasm, native, process) side by side in one criterion
+//! group, so ratios come from one run:
 //! - `add_1m_rows`: `add(a, b)` over 1M BIGINT rows, in 8,192-row batches as DataFusion delivers
-//!   them, with Arrow's own kernel as the floor;
+//!   them, with Arrow's own kernel as the floor (the vectorized form is in `functions.rs`);
 //! - `one_row_call`: the fixed cost of one boundary crossing;
 //! - `batch_<function>`: `add`, string `upper` and `gcd` at batch sizes 1, 64, 1024 and 8192,
 //!   with a native Rust baseline.
@@ -19,12 +19,13 @@ const BATCH: usize = 8192;
 
 const ADD: &str = "from udfbox import udf, DataTypes\n\
 add = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n\
-vadd = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT(), func_type='pandas')\n\
 upper = udf(lambda s: s.upper(), [DataTypes.STRING()], DataTypes.STRING())\n\
 import math\n\
 gcd = udf(lambda a, b: math.gcd(a, b), [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n";
 
 const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
+
+const MODES: [Mode; 3] = [Mode::Wasm, Mode::Native, Mode::Process];
 
 fn batches() -> Vec<(ArrayRef, ArrayRef, usize)> {
     (0..ROWS)
@@ -43,19 +44,17 @@ fn add_1m_rows(c: &mut Criterion) {
     let mut group = c.benchmark_group("add_1m_rows");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
-    for mode in [Mode::Wasm, Mode::Native] {
+    for mode in MODES {
         let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
         set.load_source("add.py", ADD).unwrap();
-        for function in ["add", "vadd"] {
-            group.bench_with_input(BenchmarkId::new(function, mode), &data, |bench, data| {
-                bench.iter(|| {
-                    for (a, b, len) in data {
-                        let sum = set.call(function, &[a.clone(), b.clone()], *len).unwrap();
-                        assert_eq!(sum.len(), *len);
-                    }
-                })
-            });
-        }
+        group.bench_with_input(BenchmarkId::new("add", mode), &data, |bench, data| {
+            bench.iter(|| {
+                for (a, b, len) in data {
+                    let sum = set.call("add", &[a.clone(), b.clone()], *len).unwrap();
+                    assert_eq!(sum.len(), *len);
+                }
+            })
+        });
     }
     // The floor: the same additions by Arrow's kernel, no Python at all.
     group.bench_function("arrow_kernel", |bench| {
@@ -73,7 +72,7 @@ fn single_row_call(c: &mut Criterion) {
     // The fixed cost of one boundary crossing: a batch of one row.
     let mut group = c.benchmark_group("one_row_call");
     let a: ArrayRef = Arc::new(Int64Array::from(vec![1]));
-    for mode in [Mode::Wasm, Mode::Native] {
+    for mode in MODES {
         let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
         set.load_source("add.py", ADD).unwrap();
         group.bench_function(BenchmarkId::new("add", mode), |bench| {
@@ -92,7 +91,7 @@ fn gcd(mut a: i64, mut b: i64) -> i64 {
 
 /// One batch per iteration, per function, batch size and mode; throughput in rows.
 fn batch_sizes(c: &mut Criterion) {
-    let sets: Vec<(Mode, FunctionSet)> = [Mode::Wasm, Mode::Native]
+    let sets: Vec<(Mode, FunctionSet)> = MODES
         .into_iter()
         .map(|mode| {
             let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();

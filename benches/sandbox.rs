@@ -1,16 +1,25 @@
-//! The sandbox's fixed costs: Cranelift compile of the guest component, loading the cached
-//! compiled artifact, and instantiating a sandbox from the pre-linked component.
+//! Fixed costs of a sandbox, and of the other modes' equivalents:
+//! - `sandbox_build`: Cranelift compile of the guest component, and loading the cached artifact
+//!   (once per build and once per process respectively);
+//! - `sandbox_start`: a sandbox made cold from the compiled image (`wasm/instantiate`) against
+//!   a warm one checked out of a set's pool (`wasm/warm_checkout`); a process-mode worker started
+//!   (`process/spawn_worker`, a CPython process with the runtime loaded) against a warm one
+//!   checked out; a native runtime object (`native/new_runtime`).
 //!
 //! `cargo bench --bench sandbox` (the component size is printed first).
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use udfbox::wasm::{self, Prepared};
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use udfbox::native::NativeBackend;
+use udfbox::process::{default_python, ProcessBackend};
+use udfbox::wasm::{self, Prepared, WasmBackend};
 use udfbox::Limits;
 
-fn sandbox(c: &mut Criterion) {
+fn build(c: &mut Criterion) {
     println!("guest component: {} bytes", wasm::GUEST_COMPONENT.len());
     let engine = wasm::engine(false).unwrap();
-    let mut group = c.benchmark_group("sandbox");
+    let mut group = c.benchmark_group("sandbox_build");
     group.sample_size(10);
     group.bench_function("compile_component", |bench| bench.iter(|| wasm::compile(&engine).unwrap()));
     // Make sure the cache holds this build's artifact, then time loading it.
@@ -18,16 +27,34 @@ fn sandbox(c: &mut Criterion) {
     println!("compiled artifact: {} bytes", std::fs::metadata(wasm::cache_path(&engine)).unwrap().len());
     group.bench_function("load_cached_component", |bench| bench.iter(|| wasm::load_component(&engine).unwrap()));
     group.finish();
+}
 
+fn start(c: &mut Criterion) {
     let prepared = Prepared::get(false).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let limits = Limits::default();
-    let mut group = c.benchmark_group("sandbox");
-    group.bench_function("instantiate", |bench| {
+    let mut group = c.benchmark_group("sandbox_start");
+    group.bench_function(BenchmarkId::new("wasm", "instantiate"), |bench| {
         bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None)).unwrap())
+    });
+    let pool = WasmBackend::new(limits.clone(), None).unwrap();
+    group.bench_function(BenchmarkId::new("wasm", "warm_checkout"), |bench| {
+        bench.iter(|| pool.checkout_and_return().unwrap())
+    });
+    let python: PathBuf = default_python();
+    let workers = ProcessBackend::new(python.clone(), limits.clone(), None).unwrap();
+    group.bench_function(BenchmarkId::new("process", "warm_checkout"), |bench| {
+        bench.iter(|| workers.checkout_and_return().unwrap())
+    });
+    group.bench_function(BenchmarkId::new("native", "new_runtime"), |bench| {
+        bench.iter(|| NativeBackend::new(None).unwrap())
+    });
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("process", "spawn_worker"), |bench| {
+        bench.iter(|| ProcessBackend::new(python.clone(), limits.clone(), None).unwrap())
     });
     group.finish();
 }
 
-criterion_group!(benches, sandbox);
+criterion_group!(benches, build, start);
 criterion_main!(benches);

@@ -27,6 +27,9 @@ pub enum Mode {
     Wasm,
     /// The machine's CPython through pyo3: trusted code only, no isolation.
     Native,
+    /// Worker processes of the machine's CPython, batches over pipes (PyFlink's default
+    /// "process mode"): a crash or hang ends a worker, not the host; trusted code only.
+    Process,
 }
 
 impl fmt::Display for Mode {
@@ -34,6 +37,7 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Wasm => "wasm",
             Mode::Native => "native",
+            Mode::Process => "process",
         })
     }
 }
@@ -144,6 +148,17 @@ pub enum AggregateOp {
     Merge,
 }
 
+impl AggregateOp {
+    /// The runtime's name for it (`Runtime.aggregate`'s `op`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateOp::Accumulate => "accumulate",
+            AggregateOp::Retract => "retract",
+            AggregateOp::Merge => "merge",
+        }
+    }
+}
+
 /// A batch call's result.
 #[derive(Debug)]
 pub struct CallResult {
@@ -211,6 +226,9 @@ pub struct Options {
     pub tenant: Option<String>,
     /// Bundling knobs (PyFlink's `python.fn-execution.*`).
     pub config: crate::config::Config,
+    /// The Python interpreter process mode's workers run; `None`: `$UDFBOX_PYTHON`, else
+    /// `python3` on the `PATH`.
+    pub python: Option<PathBuf>,
 }
 
 /// Rows a function's failures turned into NULLs (the `null` error policy).
@@ -267,6 +285,11 @@ impl FunctionSet {
             Mode::Wasm => Box::new(crate::wasm::WasmBackend::new(options.limits.clone(), options.deps.clone())?),
             #[cfg(feature = "native")]
             Mode::Native => Box::new(crate::native::NativeBackend::new(options.deps.as_deref())?),
+            Mode::Process => Box::new(crate::process::ProcessBackend::new(
+                options.python.clone().unwrap_or_else(crate::process::default_python),
+                options.limits.clone(),
+                options.deps.clone(),
+            )?),
             #[allow(unreachable_patterns, reason = "when a backend feature is off")]
             mode => return Err(Error::Invalid(format!("udfbox was built without the {mode} backend"))),
         };
@@ -653,7 +676,8 @@ fn nullable(error: &Error) -> bool {
         | Error::MemoryLimit { .. }
         | Error::FuelExhausted { .. }
         | Error::StackOverflow { .. }
-        | Error::Sandbox { .. } => true,
+        | Error::Sandbox { .. }
+        | Error::WorkerExited { .. } => true,
         Error::Io { .. } | Error::Invalid(_) | Error::Native(_) | Error::Arrow(_) => false,
     }
 }

@@ -19,6 +19,19 @@ pub enum UdfErrorKind {
     BadRequest,
 }
 
+impl UdfErrorKind {
+    /// The kind the runtime names `syntax`, `load`, `exception`, `bad-result` or `bad-request`.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "syntax" => UdfErrorKind::Syntax,
+            "load" => UdfErrorKind::Load,
+            "exception" => UdfErrorKind::Exception,
+            "bad-result" => UdfErrorKind::BadResult,
+            _ => UdfErrorKind::BadRequest,
+        }
+    }
+}
+
 /// An error reported by the Python runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UdfError {
@@ -88,6 +101,10 @@ pub enum Error {
     /// instantiated). A trapped sandbox is replaced before the next call.
     #[error("sandbox failure{}: {message}", function.as_ref().map(|f| format!(" in '{f}'")).unwrap_or_default())]
     Sandbox { function: Option<String>, message: String },
+    /// A process-mode worker exited (crashed, was killed, or broke the protocol) during a call;
+    /// the next call runs in a fresh worker.
+    #[error("{} ended its worker process: {message}", subject(function))]
+    WorkerExited { function: Option<String>, message: String },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },

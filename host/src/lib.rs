@@ -4,7 +4,7 @@
 //!
 //! Layers, bottom up:
 //! - [`wire`]: the boundary format, Arrow arrays as flat nodes of Arrow buffers;
-//! - [`backend`]: the [`Backend`] trait ([`wasm`] and [`native`] implement it) and
+//! - [`backend`]: the [`Backend`] trait ([`wasm`], [`native`] and [`process`] implement it) and
 //!   [`FunctionSet`], which the engine talks to;
 //! - [`sql`]: DataFusion scalar UDFs and table registration; [`output`]: result formats;
 //! - [`tenants`]: one function set per tenant, for services with many.
@@ -32,6 +32,8 @@ pub mod limits;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod output;
+pub mod process;
+mod sources;
 pub mod sql;
 pub mod tenants;
 pub mod types;

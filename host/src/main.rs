@@ -26,7 +26,8 @@ enum Command {
         /// A table to query, read by extension: .csv (with header), .parquet, .json/.jsonl, .arrow (repeatable).
         #[arg(long = "table", value_name = "NAME=PATH")]
         tables: Vec<String>,
-        /// Where UDFs run: `wasm` (sandboxed) or `native` (trusted code only).
+        /// Where UDFs run: `wasm` (sandboxed), `native` (in this process) or `process` (worker
+        /// processes); the last two for trusted code only.
         #[arg(long, value_enum, default_value_t = Mode::Wasm)]
         mode: Mode,
         /// How results are printed.
@@ -72,6 +73,9 @@ struct SetupArgs {
     /// or .arrow.batch.size (10000) (repeatable).
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
+    /// The Python interpreter of process mode's workers (default: $UDFBOX_PYTHON, else python3).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -178,13 +182,29 @@ fn error_policies(args: &[String], options: &mut Options) -> Result<(), String> 
 fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<FunctionSet, String> {
     let params = setup.params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
     let limits = setup.limits.limits()?;
-    if mode == Mode::Native {
-        eprintln!("udfbox: note: --mode native runs UDFs unsandboxed in this process; use it for trusted code only");
-        if limits != Limits::default() {
-            eprintln!("udfbox: note: --memory-limit, --timeout, --fuel and --max-instances apply in wasm mode only");
+    match mode {
+        Mode::Native => {
+            eprintln!(
+                "udfbox: note: --mode native runs UDFs unsandboxed in this process; use it for trusted code only"
+            );
+            if limits != Limits::default() {
+                eprintln!(
+                    "udfbox: note: --memory-limit, --timeout, --fuel and --max-instances apply in wasm and process mode only"
+                );
+            }
         }
+        Mode::Process => {
+            eprintln!(
+                "udfbox: note: --mode process runs UDFs in worker processes with your rights, unsandboxed; use it for trusted code only"
+            );
+            if setup.limits.fuel.is_some() {
+                eprintln!("udfbox: note: --fuel applies in wasm mode only");
+            }
+        }
+        Mode::Wasm => {}
     }
-    let mut options = Options { mode, params, limits, deps: setup.deps.clone(), ..Default::default() };
+    let mut options =
+        Options { mode, params, limits, deps: setup.deps.clone(), python: setup.python.clone(), ..Default::default() };
     for entry in &setup.config {
         let (key, value) = key_value("--config", entry)?;
         options.config.set(&key, &value).map_err(|e| e.to_string())?;

@@ -14,25 +14,8 @@ use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
+use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
-
-/// The `udfbox` package sources: (module, is package, source).
-const SOURCES: &[(&str, bool, &str)] = &[
-    ("udfbox", true, include_str!("../../guest-runtime/udfbox/__init__.py")),
-    ("udfbox.arrow", false, include_str!("../../guest-runtime/udfbox/arrow.py")),
-    ("udfbox.metrics", false, include_str!("../../guest-runtime/udfbox/metrics.py")),
-    ("udfbox.row", false, include_str!("../../guest-runtime/udfbox/row.py")),
-    ("udfbox.runtime", false, include_str!("../../guest-runtime/udfbox/runtime.py")),
-    ("udfbox.series", false, include_str!("../../guest-runtime/udfbox/series.py")),
-    ("udfbox.stdlib", false, include_str!("../../guest-runtime/udfbox/stdlib.py")),
-    ("udfbox.types", false, include_str!("../../guest-runtime/udfbox/types.py")),
-    ("udfbox.udf", false, include_str!("../../guest-runtime/udfbox/udf.py")),
-    ("pyflink", true, include_str!("../../guest-runtime/pyflink/__init__.py")),
-    ("pyflink.common", true, include_str!("../../guest-runtime/pyflink/common/__init__.py")),
-    ("pyflink.table", true, include_str!("../../guest-runtime/pyflink/table/__init__.py")),
-    ("pyflink.table.types", false, include_str!("../../guest-runtime/pyflink/table/types.py")),
-    ("pyflink.table.udf", false, include_str!("../../guest-runtime/pyflink/table/udf.py")),
-];
 
 /// The `udfbox.runtime` module, imported once per process. A `PyOnceLock` because the import
 /// releases the GIL on the way (a plain `OnceLock` deadlocks against a waiter holding the GIL).
@@ -49,22 +32,17 @@ fn c_string(text: &str) -> Result<CString> {
 
 /// Serves the embedded package from memory, with the importer the sandbox uses for its stdlib.
 fn install(py: Python<'_>) -> Result<Py<PyModule>> {
-    let (_, _, importer_source) = SOURCES.iter().find(|(name, _, _)| *name == "udfbox.stdlib").unwrap();
     let importer = PyModule::from_code(
         py,
-        &c_string(importer_source)?,
+        &c_string(sources::importer_source())?,
         c"<udfbox>/udfbox/stdlib.py",
         c"_udfbox_embedded_importer",
     )
     .map_err(|e| native_error(py, e))?;
     let zlib = py.import("zlib").map_err(|e| native_error(py, e))?;
     let modules = pyo3::types::PyDict::new(py);
-    for (name, is_package, source) in SOURCES {
-        let path = if *is_package {
-            format!("<udfbox>/{}/__init__.py", name.replace('.', "/"))
-        } else {
-            format!("<udfbox>/{}.py", name.replace('.', "/"))
-        };
+    for (name, is_package, source) in sources::SOURCES {
+        let path = sources::origin(name, *is_package);
         let compressed =
             zlib.call_method1("compress", (PyBytes::new(py, source.as_bytes()),)).map_err(|e| native_error(py, e))?;
         modules.set_item(*name, (*is_package, path, compressed)).map_err(|e| native_error(py, e))?;
@@ -139,13 +117,7 @@ fn udf_error(py: Python<'_>, err: PyErr) -> Error {
         return native_error(py, err);
     }
     let text = |name: &str| value.getattr(name).and_then(|v| v.extract::<String>()).unwrap_or_default();
-    let kind = match text("kind").as_str() {
-        "syntax" => UdfErrorKind::Syntax,
-        "load" => UdfErrorKind::Load,
-        "exception" => UdfErrorKind::Exception,
-        "bad-result" => UdfErrorKind::BadResult,
-        _ => UdfErrorKind::BadRequest,
-    };
+    let kind = UdfErrorKind::parse(&text("kind"));
     Error::Udf(UdfError {
         kind,
         function: value.getattr("function").and_then(|v| v.extract()).unwrap_or(None),
@@ -269,11 +241,7 @@ impl Backend for NativeBackend {
         groups: WireColumn,
         args: Vec<WireColumn>,
     ) -> Reply<PackedColumn> {
-        let op = match op {
-            AggregateOp::Accumulate => "accumulate",
-            AggregateOp::Retract => "retract",
-            AggregateOp::Merge => "merge",
-        };
+        let op = op.name();
         self.reply(|py| {
             let (states, groups) = (py_column(py, &states)?, py_column(py, &groups)?);
             let result = self.invoke(py, "aggregate", (function, op, states, groups, py_columns(py, &args)?))?;

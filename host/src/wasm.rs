@@ -387,6 +387,12 @@ impl WasmBackend {
         self.lock_pool().live
     }
 
+    /// Checks an instance out and returns it: what a call pays for the pool (`benches/sandbox.rs`).
+    pub fn checkout_and_return(&self) -> Result<()> {
+        drop(self.checkout()?);
+        Ok(())
+    }
+
     /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
     /// one to be returned; then brings it up to date with the loaded files.
     fn checkout(&self) -> Result<Lease<'_>> {

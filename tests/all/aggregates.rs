@@ -85,8 +85,10 @@ async fn query(mode: Mode, table: MemTable, partitions: usize, sql: &str) -> Str
 
 async fn both(rows: i64, groups: i64, partitions: usize, sql: &str) -> String {
     let wasm = query(Mode::Wasm, table(rows, groups, partitions), partitions, sql).await;
-    let native = query(Mode::Native, table(rows, groups, partitions), partitions, sql).await;
-    assert_eq!(wasm, native, "wasm and native disagree on {sql}");
+    for mode in [Mode::Native, Mode::Process] {
+        let other = query(mode, table(rows, groups, partitions), partitions, sql).await;
+        assert_eq!(wasm, other, "wasm and {mode} disagree on {sql}");
+    }
     wasm
 }
 
@@ -151,7 +153,12 @@ fn accumulators_survive_the_trip_between_sandboxes() {
     };
     let ints = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
     let fresh = BinaryArray::from_iter([None::<&[u8]>, None]);
-    for (first, second) in [(Mode::Wasm, Mode::Wasm), (Mode::Wasm, Mode::Native), (Mode::Native, Mode::Wasm)] {
+    for (first, second) in [
+        (Mode::Wasm, Mode::Wasm),
+        (Mode::Wasm, Mode::Native),
+        (Mode::Native, Mode::Process),
+        (Mode::Process, Mode::Wasm),
+    ] {
         let (a, b) = (load(first), load(second));
         // Two groups; set A sees rows 1..=3, set B rows 4..=6.
         let groups = Int32Array::from(vec![0, 1, 0]);

@@ -93,7 +93,7 @@ fn tables_in_every_format() {
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, "id,name,score\n1,ann lee,1.5\n2,,2.0\n3,bo,4.25\n").unwrap();
     for path in [&parquet, &ipc, &jsonl, &csv] {
-        for mode in ["wasm", "native"] {
+        for mode in ["wasm", "native", "process"] {
             let table = format!("t={}", path.display());
             let (code, out, err) = sql(&[
                 "--mode",
@@ -137,7 +137,7 @@ fn functions_lists_every_function() {
 
 #[test]
 fn a_udf_exception_names_function_type_message_and_user_lines() {
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, out, err) = sql(&[
             "--mode",
             mode,
@@ -159,7 +159,7 @@ fn a_udf_exception_names_function_type_message_and_user_lines() {
 
 #[test]
 fn a_bad_result_names_function_and_row() {
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, _, err) = sql(&[
             "--mode",
             mode,
@@ -189,7 +189,7 @@ fn a_bad_result_names_function_and_row() {
 
 #[test]
 fn a_syntax_error_names_file_and_line() {
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, _, err) = sql(&["--mode", mode, "--udf", "udfs/errors/syntax_error.py", "SELECT 1"]);
         assert_ne!(code, 0);
         assert!(err.contains("error: SyntaxError: udfs/errors/syntax_error.py, line 5: "), "{err}");
@@ -243,7 +243,7 @@ fn print_output_reaches_the_log_tagged_with_the_function() {
         "from udfbox import udf\nimport logging\n@udf(result_type='BIGINT')\ndef chatty(x):\n    print('seen', x)\n    logging.warning('careful')\n    return x\n",
     )
     .unwrap();
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, out, err) =
             sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT chatty(7) AS c"]);
         assert_eq!((code, out.as_str()), (0, "c\n7\n"));
@@ -315,7 +315,7 @@ fn a_udf_named_like_sql_syntax_is_reachable_quoted_and_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("substr.py");
     std::fs::write(&file, "from udfbox import udf\nsubstr = udf(lambda s, n: s[:n], result_type='STRING')\n").unwrap();
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, out, err) = sql(&[
             "--mode",
             mode,
@@ -336,7 +336,7 @@ fn udf_files_saved_with_a_byte_order_mark_and_crlf_load() {
     let file = dir.path().join("windows.py");
     std::fs::write(&file, "\u{feff}from udfbox import udf\r\ntwice = udf(lambda x: 2 * x, result_type='BIGINT')\r\n")
         .unwrap();
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let (code, out, err) =
             sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT twice(21) AS t"]);
         assert_eq!((code, out.as_str()), (0, "t\n42\n"), "{err}");

@@ -55,7 +55,7 @@ fn examples() -> Vec<Example> {
 }
 
 #[test]
-fn every_example_gives_its_expected_output_in_both_modes() {
+fn every_example_gives_its_expected_output_in_every_mode() {
     let examples = examples();
     assert!(examples.len() >= 5, "examples went missing");
     for example in examples {
@@ -64,7 +64,7 @@ fn every_example_gives_its_expected_output_in_both_modes() {
             panic!("{} is missing: every example needs its expected output", expected_path.display())
         });
         let file = format!("udfs/{}.py", example.name);
-        for mode in ["wasm", "native"] {
+        for mode in ["wasm", "native", "process"] {
             let mut args = vec!["sql", "--mode", mode, "--format", "csv", "--udf", &file];
             for table in &example.tables {
                 args.extend(["--table", table]);
@@ -107,7 +107,7 @@ fn the_readme_demo_runs_and_agrees_across_modes() {
     assert!(script.contains("udfs/demo.sql"));
     let query = std::fs::read_to_string(repo_root().join("udfs/demo.sql")).unwrap();
     let expected = std::fs::read_to_string(repo_root().join("udfs/expected/demo.txt")).unwrap();
-    for mode in ["wasm", "native"] {
+    for mode in ["wasm", "native", "process"] {
         let mut args = vec!["sql", "--mode", mode];
         args.extend(DEMO_ARGS);
         args.push(&query);

@@ -1,4 +1,4 @@
-//! Shared helpers: run a UDF source through SQL in both modes and compare.
+//! Shared helpers: run a UDF source through SQL in every mode and compare.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +8,8 @@ use datafusion::datasource::MemTable;
 use udfbox::output::{self, Format};
 use udfbox::{Error, FunctionSet, Mode, Options};
 
-pub const MODES: [Mode; 2] = [Mode::Wasm, Mode::Native];
+/// Every backend; differential tests run each case in all of them.
+pub const MODES: [Mode; 3] = [Mode::Wasm, Mode::Native, Mode::Process];
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -38,15 +39,17 @@ pub async fn query(mode: Mode, source: &str, table: Option<RecordBatch>, sql: &s
     Ok(String::from_utf8(out).unwrap())
 }
 
-/// Runs in both modes, asserts they agree, and returns the common result.
+/// Runs in every mode, asserts they agree, and returns the common result.
 pub async fn both(source: &str, table: Option<RecordBatch>, sql: &str) -> Result<String, String> {
     let wasm = query(Mode::Wasm, source, table.clone(), sql).await;
-    let native = query(Mode::Native, source, table, sql).await;
-    assert_eq!(wasm, native, "wasm and native disagree on {sql}");
+    for mode in [Mode::Native, Mode::Process] {
+        let other = query(mode, source, table.clone(), sql).await;
+        assert_eq!(wasm, other, "wasm and {mode} disagree on {sql}");
+    }
     wasm
 }
 
-/// Runs in both modes and asserts the CSV output equals `expected` (leading/trailing blank
+/// Runs in every mode and asserts the CSV output equals `expected` (leading/trailing blank
 /// space of each line ignored, so expectations can be indented).
 pub async fn check(source: &str, table: Option<RecordBatch>, sql: &str, expected: &str) {
     let got = both(source, table, sql).await.unwrap_or_else(|e| panic!("{sql} failed: {e}"));

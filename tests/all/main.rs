@@ -1,5 +1,5 @@
-//! udfbox's integration tests: one binary, one module per concern. Every UDF case runs in both
-//! modes (wasm and native) and asserts that the two agree and match the expected value.
+//! udfbox's integration tests: one binary, one module per concern. Every UDF case runs in every
+//! mode (wasm, native and process) and asserts that they agree and match the expected value.
 
 mod adversarial;
 mod aggregates;
@@ -14,6 +14,7 @@ mod forms;
 mod harness;
 mod metrics;
 mod policy;
+mod process;
 mod sql;
 mod stdlib;
 mod tables;
