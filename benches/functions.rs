@@ -18,23 +18,32 @@ use udfbox::{FunctionSet, Mode, Options};
 
 const MODES: [Mode; 3] = [Mode::Wasm, Mode::Native, Mode::Process];
 
-const SOURCE: &str = "from udfbox import AggregateFunction, DataTypes, udaf, udf, udtf\n\
-vadd = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT(), func_type='pandas')\n\
-class Total(AggregateFunction):\n\
-    def create_accumulator(self):\n\
-        return [0]\n\
-    def accumulate(self, acc, v):\n\
-        acc[0] += v\n\
-    def merge(self, acc, others):\n\
-        for other in others:\n\
-            acc[0] += other[0]\n\
-    def get_value(self, acc):\n\
-        return acc[0]\n\
-total = udaf(Total(), [DataTypes.BIGINT()], DataTypes.BIGINT())\n\
-@udtf(result_types=[DataTypes.STRING()])\n\
-def words(line):\n\
-    for word in line.split(' '):\n\
-        yield word\n";
+const SOURCE: &str = r#"
+from udfbox import AggregateFunction, DataTypes, udaf, udf, udtf
+
+vadd = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT(), func_type="pandas")
+
+class Total(AggregateFunction):
+    def create_accumulator(self):
+        return [0]
+
+    def accumulate(self, acc, v):
+        acc[0] += v
+
+    def merge(self, acc, others):
+        for other in others:
+            acc[0] += other[0]
+
+    def get_value(self, acc):
+        return acc[0]
+
+total = udaf(Total(), [DataTypes.BIGINT()], DataTypes.BIGINT())
+
+@udtf(result_types=[DataTypes.STRING()])
+def words(line):
+    for word in line.split(" "):
+        yield word
+"#;
 
 fn sets() -> Vec<(Mode, Arc<FunctionSet>)> {
     MODES

@@ -1,10 +1,12 @@
-//! Resident memory per idle sandbox: N function sets, each with one warm instance that loaded a
-//! UDF file and made a call, measured after the shared parts (engine, compiled image, interpreter)
-//! are in place. Per mode:
-//! - wasm: this process's resident memory added per sandbox;
-//! - native: this process's resident memory added per runtime (one interpreter is shared);
-//! - process: each worker process's proportional set size (PSS: its own pages, plus shared pages
-//!   divided among the processes sharing them) and its resident size.
+//! Memory per idle sandbox: N function sets, each with one warm instance that loaded a UDF file
+//! and made a call, measured after the shared parts (engine, compiled image, interpreter) are in
+//! place. Per mode:
+//! - wasm, native: this process's proportional set size (PSS) added per sandbox, and its private
+//!   (anonymous) resident memory added. Resident size (RSS) would overstate a sandbox: every
+//!   sandbox maps the compiled image copy-on-write, and RSS counts a clean page of it once per
+//!   mapping, while PSS counts it once in all;
+//! - process: each worker process's PSS (its own pages, plus shared pages divided among the
+//!   processes sharing them) and its RSS.
 //!
 //! Not a timing, so not criterion: it prints a table. `cargo bench --bench memory` measures 100
 //! sandboxes; under `cargo test` (no `--bench` argument) it is a smoke run over 3.
@@ -26,8 +28,9 @@ fn proc_field(path: &str, field: &str) -> usize {
         .map_or(0, |kib| kib * 1024)
 }
 
-fn own_rss() -> usize {
-    proc_field("/proc/self/status", "VmRSS:")
+/// (PSS, private resident memory) of this process.
+fn own_memory() -> (usize, usize) {
+    (proc_field("/proc/self/smaps_rollup", "Pss:"), proc_field("/proc/self/status", "RssAnon:"))
 }
 
 fn idle_set(mode: Mode) -> (FunctionSet, i64) {
@@ -47,21 +50,27 @@ fn mib(bytes: f64) -> String {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let count = if full { 100 } else { 3 };
-    println!("resident memory per idle sandbox, {count} of each");
+    println!("memory per idle sandbox, {count} of each");
     println!("| mode | per sandbox | measured as |");
     println!("| --- | --- | --- |");
     for mode in [Mode::Wasm, Mode::Native] {
-        // The shared parts first: engine, compiled component, interpreter.
-        drop(idle_set(mode));
-        let before = own_rss();
+        // The shared parts first, kept while measuring: engine, compiled component, interpreter,
+        // and the image pages every sandbox reads.
+        let warm = idle_set(mode);
+        let before = own_memory();
         let sets: Vec<_> = (0..count).map(|_| idle_set(mode)).collect();
-        let after = own_rss();
-        println!("| {mode} | {} | host RSS added / {count} |", mib(after.saturating_sub(before) as f64 / count as f64));
-        drop(sets);
+        let after = own_memory();
+        let per = |after: usize, before: usize| mib(after.saturating_sub(before) as f64 / count as f64);
+        println!(
+            "| {mode} | {} PSS, {} private | host PSS and private RSS added / {count} |",
+            per(after.0, before.0),
+            per(after.1, before.1)
+        );
+        drop((sets, warm));
     }
-    let before = own_rss();
+    let before = own_memory().0;
     let sets: Vec<_> = (0..count).map(|_| idle_set(Mode::Process)).collect();
-    let host = own_rss().saturating_sub(before) as f64 / count as f64;
+    let host = own_memory().0.saturating_sub(before) as f64 / count as f64;
     let (mut pss, mut rss) = (0usize, 0usize);
     for (_, pid) in &sets {
         pss += proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:");

@@ -536,7 +536,7 @@ class Runtime:
 
     def finish(self, name, states):
         """``get_value`` of every accumulator in ``states``: the aggregate's result column."""
-        fn, _ = self._prepare(name, ("aggregate",), 0, [])
+        fn, _ = self._prepare(name, ("aggregate",), 0, [], arity=0)
         state_values = self._decode(name, *states)
         with _Redirect(self._output):
             self._open(name, fn)
@@ -552,7 +552,7 @@ class Runtime:
     def emit(self, name, states):
         """The rows a table-aggregate emits for every accumulator in ``states``, as
         ``call_table`` returns them (each output row names the group it came from)."""
-        fn, _ = self._prepare(name, ("table_aggregate",), 0, [])
+        fn, _ = self._prepare(name, ("table_aggregate",), 0, [], arity=0)
         state_values = self._decode(name, *states)
         width = len(fn.result_type.fields)
         sources, values = [], []

@@ -1,6 +1,6 @@
 //! Aggregate functions (`udaf`): grouped, global and window (sliding frame, with retract)
 //! aggregates in SQL; partial aggregation merged across partitions; accumulators carried
-//! between different sandboxes; vectorized aggregates. Every case in both modes.
+//! between different sandboxes; vectorized aggregates. Every case in every mode.
 
 use std::sync::Arc;
 
@@ -352,4 +352,50 @@ async fn aggregates_without_merge_combine_across_partitions() {
     // Group g holds g, g + 1000, ..., g + 19000: average g + 9500 (as FLOAT).
     let total: f64 = (0..1000).map(|g| (g + 9500) as f64).sum();
     assert_eq!(normalize(&seen[0]), normalize(&format!("groups,total\n1000,{total:?}")));
+}
+
+#[tokio::test]
+async fn aggregates_with_declared_input_types() {
+    // `input_types` given, as PyFlink users often write them: the result and the emitted rows
+    // are asked for with no arguments, which must not be checked against the declared ones.
+    let source = r#"
+from udfbox import AggregateFunction, DataTypes, TableAggregateFunction, udaf, udtaf
+
+class Total(AggregateFunction):
+    def create_accumulator(self):
+        return [0]
+    def accumulate(self, acc, v):
+        acc[0] += v
+    def merge(self, acc, others):
+        for other in others:
+            acc[0] += other[0]
+    def get_value(self, acc):
+        return acc[0]
+
+class Largest(TableAggregateFunction):
+    def create_accumulator(self):
+        return [None]
+    def accumulate(self, acc, v):
+        if acc[0] is None or v > acc[0]:
+            acc[0] = v
+    def emit_value(self, acc):
+        yield acc[0]
+
+total = udaf(Total(), [DataTypes.BIGINT()], DataTypes.BIGINT())
+largest = udtaf(Largest(), [DataTypes.BIGINT()], DataTypes.ROW([DataTypes.FIELD("v", DataTypes.BIGINT())]))
+"#;
+    let batch = RecordBatch::try_from_iter([
+        ("g", Arc::new(Int64Array::from(vec![1, 1, 2])) as ArrayRef),
+        ("v", Arc::new(Int64Array::from(vec![5, 7, 4])) as ArrayRef),
+    ])
+    .unwrap();
+    crate::harness::check(
+        source,
+        Some(batch),
+        "SELECT g, total(v) AS t, largest(v)[1]['v'] AS l FROM t GROUP BY g ORDER BY g",
+        "g,t,l
+         1,12,7
+         2,4,4",
+    )
+    .await;
 }
