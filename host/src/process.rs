@@ -32,9 +32,27 @@ use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 /// The interpreter workers run when [`crate::Options::python`] names none: `$UDFBOX_PYTHON`,
-/// else `python3` on the `PATH`.
+/// else the interpreter `python3` on the `PATH` runs. That is resolved once per process, because
+/// `python3` is often a launcher script (pyenv's shim costs ~140 ms per start on the benchmark
+/// machine, more than the worker's own start).
 pub fn default_python() -> PathBuf {
-    std::env::var_os("UDFBOX_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"))
+    if let Some(python) = std::env::var_os("UDFBOX_PYTHON") {
+        return PathBuf::from(python);
+    }
+    static RESOLVED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RESOLVED
+        .get_or_init(|| {
+            let resolved = Command::new("python3")
+                .args(["-c", "import sys; print(sys.executable)"])
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+                .filter(|path| path.is_absolute() && path.exists());
+            resolved.unwrap_or_else(|| PathBuf::from("python3"))
+        })
+        .clone()
 }
 
 /// Reads the first frame (the runtime's sources), installs them, and hands over to the worker.

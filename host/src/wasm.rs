@@ -114,6 +114,10 @@ pub fn engine(fuel: bool) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
+    // `UDFBOX_PROFILE=perfmap` names the compiled guest functions for `perf` (docs/BENCHMARKS.md).
+    if std::env::var_os("UDFBOX_PROFILE").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| sandbox_error(None, e))
 }
 
