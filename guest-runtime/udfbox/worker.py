@@ -112,6 +112,9 @@ def _dispatch(runtime, header, buffers, out):
         return None
     if op == "metrics":
         return [list(m) for m in runtime.metrics()]
+    if op == "hello":
+        # The interpreter's own path: later workers start it directly, not through a launcher.
+        return {"executable": sys.executable}
     raise ValueError("unknown request %r" % (op,))
 
 

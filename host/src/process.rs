@@ -32,27 +32,11 @@ use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 /// The interpreter workers run when [`crate::Options::python`] names none: `$UDFBOX_PYTHON`,
-/// else the interpreter `python3` on the `PATH` runs. That is resolved once per process, because
-/// `python3` is often a launcher script (pyenv's shim costs ~140 ms per start on the benchmark
-/// machine, more than the worker's own start).
+/// else `python3` on the `PATH`. Only the first worker of a set starts through it: it reports
+/// the interpreter's own path, which later workers start directly, since `python3` is often a
+/// launcher script (pyenv's shim costs ~140 ms per start on the benchmark machine).
 pub fn default_python() -> PathBuf {
-    if let Some(python) = std::env::var_os("UDFBOX_PYTHON") {
-        return PathBuf::from(python);
-    }
-    static RESOLVED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    RESOLVED
-        .get_or_init(|| {
-            let resolved = Command::new("python3")
-                .args(["-c", "import sys; print(sys.executable)"])
-                .stderr(Stdio::null())
-                .output()
-                .ok()
-                .filter(|out| out.status.success())
-                .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-                .filter(|path| path.is_absolute() && path.exists());
-            resolved.unwrap_or_else(|| PathBuf::from("python3"))
-        })
-        .clone()
+    std::env::var_os("UDFBOX_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Reads the first frame (the runtime's sources), installs them, and hands over to the worker.
@@ -109,8 +93,14 @@ impl Frame {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        let mut body = vec![0u8; u64::from_le_bytes(size) as usize];
-        stream.read_exact(&mut body)?;
+        // Read what arrives rather than allocating what the length claims: a broken worker must
+        // not make the host allocate terabytes.
+        let size = u64::from_le_bytes(size);
+        let mut body = Vec::new();
+        stream.take(size).read_to_end(&mut body)?;
+        if body.len() as u64 != size {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the worker's reply ended early"));
+        }
         Self::parse(&body)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed frame"))
             .map(Some)
@@ -237,6 +227,8 @@ struct Worker {
     loaded: usize,
     /// Set when the worker must not be used again (it failed, or a call on it did not end cleanly).
     broken: bool,
+    /// The interpreter's own path, as the worker reported it.
+    executable: Option<PathBuf>,
 }
 
 /// What a worker wrote to stderr: forwarded as UDF output, its tail kept to explain a crash.
@@ -289,8 +281,16 @@ impl Worker {
                 }
             })
             .map_err(|e| Error::Io { path: "worker thread".into(), source: e })?;
-        let mut worker =
-            Worker { stdin: child.stdin.take(), child, replies, stderr, base_rss: 0, loaded: 0, broken: false };
+        let mut worker = Worker {
+            stdin: child.stdin.take(),
+            child,
+            replies,
+            stderr,
+            base_rss: 0,
+            loaded: 0,
+            broken: false,
+            executable: None,
+        };
         let modules: serde_json::Map<String, Value> = sources::SOURCES
             .iter()
             .map(|(name, package, source)| {
@@ -303,18 +303,27 @@ impl Worker {
         let mut hello = (spec.len() as u64).to_le_bytes().to_vec();
         hello.extend_from_slice(spec.as_bytes());
         // The first request proves the runtime imported; its reply is awaited like any other.
-        let ping = Frame { header: json!({ "op": "metrics" }), buffers: Vec::new() };
+        let ping = Frame { header: json!({ "op": "hello" }), buffers: Vec::new() };
         let started = worker
             .send(&hello)
             .and_then(|()| worker.send(&ping.encode()))
             .and_then(|()| worker.receive(START_TIMEOUT, None).map_err(|fault| worker.describe(fault)));
-        if let Err(message) = started {
-            worker.kill();
-            return Err(Error::Sandbox {
-                function: None,
-                message: format!("the Python worker ({}) did not start: {message}", python.display()),
-            });
-        }
+        let reply = match started {
+            Ok(reply) => reply,
+            Err(message) => {
+                worker.kill();
+                return Err(Error::Sandbox {
+                    function: None,
+                    message: format!("the Python worker ({}) did not start: {message}", python.display()),
+                });
+            }
+        };
+        worker.executable = reply
+            .header
+            .pointer("/ok/executable")
+            .and_then(Value::as_str)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute() && path.exists());
         worker.take_stderr();
         worker.base_rss = resident_bytes(worker.child.id()).unwrap_or(0);
         Ok(worker)
@@ -419,7 +428,8 @@ struct PoolState {
 
 /// The process backend: a pool of worker processes with the same UDF files loaded.
 pub struct ProcessBackend {
-    python: PathBuf,
+    /// The interpreter to start: as configured until a worker reports its own path.
+    python: Mutex<PathBuf>,
     limits: Limits,
     deps: Option<PathBuf>,
     loads: Mutex<Vec<Arc<Load>>>,
@@ -465,7 +475,7 @@ impl ProcessBackend {
             return Err(Error::Invalid("max_instances must be at least 1".into()));
         }
         let backend = Self {
-            python,
+            python: Mutex::new(python),
             limits,
             deps,
             loads: Mutex::new(Vec::new()),
@@ -515,7 +525,14 @@ impl ProcessBackend {
         let mut lease = Lease { backend: self, worker: None };
         let worker = match worker {
             Some(worker) => worker,
-            None => Worker::spawn(&self.python, self.deps.as_deref())?,
+            None => {
+                let python = self.python.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let worker = Worker::spawn(&python, self.deps.as_deref())?;
+                if let Some(executable) = &worker.executable {
+                    *self.python.lock().unwrap_or_else(|e| e.into_inner()) = executable.clone();
+                }
+                worker
+            }
         };
         lease.worker = Some(worker);
         self.catch_up(&mut lease)?;
@@ -805,5 +822,9 @@ mod tests {
         let at = bytes.len() - 8 - 0 - 8 - 3;
         lying[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Frame::read(&mut &lying[..]).is_err());
+        // So is a frame length no worker could send.
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Frame::read(&mut &huge[..]).is_err());
     }
 }
