@@ -1,7 +1,9 @@
 //! The resource policy of a sandbox: one object, documented defaults, set from the Rust API
 //! (`Options::limits`) or the command line (`--memory-limit`, `--timeout`, `--fuel`).
 //!
-//! Limits apply in wasm mode. Native mode runs trusted code and enforces none of them.
+//! Limits apply in wasm mode, and in process mode except fuel (there, the memory limit bounds a
+//! worker's resident memory beyond its size at start). Native mode runs trusted code and
+//! enforces none of them.
 
 use std::time::Duration;
 
