@@ -32,6 +32,7 @@ pub mod limits;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod output;
+mod pool;
 pub mod process;
 mod sources;
 pub mod sql;

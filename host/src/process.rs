@@ -18,7 +18,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -28,6 +28,7 @@ use crate::backend::{
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
+use crate::pool::{Lease, Load, Pool, Pooled};
 use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
@@ -44,14 +45,30 @@ const BOOTSTRAP: &str = r#"
 import json, sys, zlib
 size = int.from_bytes(sys.stdin.buffer.read(8), "little")
 spec = json.loads(sys.stdin.buffer.read(size))
+runtime = spec["runtime"]
 importer = {"__name__": "_udfbox_embedded_importer"}
-exec(compile(spec["importer"], "<udfbox>/udfbox/stdlib.py", "exec"), importer)
+exec(compile(runtime["importer"], "<udfbox>/udfbox/stdlib.py", "exec"), importer)
 sys.meta_path.insert(0, importer["BundledStdlib"]({
     name: (package, origin, zlib.compress(source.encode("utf-8")))
-    for name, (package, origin, source) in spec["modules"].items()}))
+    for name, (package, origin, source) in runtime["modules"].items()}))
 import udfbox.worker
 udfbox.worker.main(spec)
 "#;
+
+/// The runtime's sources as the bootstrap reads them (`spec["runtime"]`), serialized once per
+/// process: every worker start sends the same text.
+fn runtime_sources() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let modules: serde_json::Map<String, Value> = sources::SOURCES
+            .iter()
+            .map(|(name, package, source)| {
+                (name.to_string(), json!([package, sources::origin(name, *package), source]))
+            })
+            .collect();
+        json!({ "importer": sources::importer_source(), "modules": modules }).to_string()
+    })
+}
 
 /// How often a running call's worker is checked against the memory limit.
 const MEMORY_POLL: Duration = Duration::from_millis(10);
@@ -291,15 +308,8 @@ impl Worker {
             broken: false,
             executable: None,
         };
-        let modules: serde_json::Map<String, Value> = sources::SOURCES
-            .iter()
-            .map(|(name, package, source)| {
-                (name.to_string(), json!([package, sources::origin(name, *package), source]))
-            })
-            .collect();
         let deps = deps.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
-        let spec = json!({ "importer": sources::importer_source(), "modules": modules, "deps": deps });
-        let spec = spec.to_string();
+        let spec = format!(r#"{{"runtime":{},"deps":{}}}"#, runtime_sources(), json!(deps));
         let mut hello = (spec.len() as u64).to_le_bytes().to_vec();
         hello.extend_from_slice(spec.as_bytes());
         // The first request proves the runtime imported; its reply is awaited like any other.
@@ -413,17 +423,10 @@ impl Drop for Worker {
     }
 }
 
-/// A UDF file as loaded: replayed into every other and every later worker.
-struct Load {
-    filename: String,
-    source: String,
-    params: Vec<(String, String)>,
-}
-
-struct PoolState {
-    idle: Vec<Worker>,
-    /// Workers in existence: idle, checked out, or starting.
-    live: usize,
+impl Pooled for Worker {
+    fn reusable(&self) -> bool {
+        !self.broken
+    }
 }
 
 /// The process backend: a pool of worker processes with the same UDF files loaded.
@@ -435,35 +438,7 @@ pub struct ProcessBackend {
     loads: Mutex<Vec<Arc<Load>>>,
     /// Held through a whole `load`, so that every worker runs the files in one order.
     loading: Mutex<()>,
-    pool: Mutex<PoolState>,
-    returned: Condvar,
-}
-
-/// A worker checked out of the pool; returned (or, when broken, ended) on drop.
-struct Lease<'a> {
-    backend: &'a ProcessBackend,
-    worker: Option<Worker>,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        let worker = self.worker.take();
-        let mut pool = self.backend.lock_pool();
-        let ended = match worker {
-            Some(worker) if !worker.broken => {
-                pool.idle.push(worker);
-                None
-            }
-            ended => {
-                pool.live -= 1;
-                ended
-            }
-        };
-        drop(pool);
-        // A broken worker is reaped outside the pool's lock.
-        drop(ended);
-        self.backend.returned.notify_one();
-    }
+    pool: Pool<Worker>,
 }
 
 /// A request's answer: the reply's `ok` value and buffers, or the error it came to.
@@ -476,30 +451,20 @@ impl ProcessBackend {
         }
         let backend = Self {
             python: Mutex::new(python),
-            limits,
             deps,
             loads: Mutex::new(Vec::new()),
             loading: Mutex::new(()),
-            pool: Mutex::new(PoolState { idle: Vec::new(), live: 0 }),
-            returned: Condvar::new(),
+            pool: Pool::new(limits.max_instances),
+            limits,
         };
         // One worker from the start: a missing interpreter shows here.
         drop(backend.checkout()?);
         Ok(backend)
     }
 
-    fn lock_pool(&self) -> MutexGuard<'_, PoolState> {
-        self.pool.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Worker processes alive now (idle or busy).
     pub fn live_workers(&self) -> usize {
-        self.lock_pool().live
-    }
-
-    /// The process ids of the idle workers (for tests and diagnostics).
-    pub fn idle_worker_pids(&self) -> Vec<u32> {
-        self.lock_pool().idle.iter().map(|w| w.child.id()).collect()
+        self.pool.live()
     }
 
     /// Checks a worker out and returns it: what a call pays for the pool (`benches/sandbox.rs`).
@@ -508,40 +473,21 @@ impl ProcessBackend {
         Ok(())
     }
 
-    fn checkout(&self) -> Result<Lease<'_>> {
-        let mut pool = self.lock_pool();
-        let worker = loop {
-            if let Some(worker) = pool.idle.pop() {
-                break Some(worker);
+    fn checkout(&self) -> Result<Lease<'_, Worker>> {
+        let mut lease = self.pool.checkout(|| {
+            let python = self.python.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let worker = Worker::spawn(&python, self.deps.as_deref())?;
+            if let Some(executable) = &worker.executable {
+                *self.python.lock().unwrap_or_else(|e| e.into_inner()) = executable.clone();
             }
-            if pool.live < self.limits.max_instances {
-                pool.live += 1;
-                break None;
-            }
-            pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
-        };
-        drop(pool);
-        // From here on, dropping the lease gives the slot back, whatever happens.
-        let mut lease = Lease { backend: self, worker: None };
-        let worker = match worker {
-            Some(worker) => worker,
-            None => {
-                let python = self.python.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let worker = Worker::spawn(&python, self.deps.as_deref())?;
-                if let Some(executable) = &worker.executable {
-                    *self.python.lock().unwrap_or_else(|e| e.into_inner()) = executable.clone();
-                }
-                worker
-            }
-        };
-        lease.worker = Some(worker);
-        self.catch_up(&mut lease)?;
+            Ok(worker)
+        })?;
+        self.catch_up(lease.get())?;
         Ok(lease)
     }
 
     /// Loads into the worker the files it has not run yet.
-    fn catch_up(&self, lease: &mut Lease<'_>) -> Result<()> {
-        let worker = lease.worker.as_mut().expect("checked out");
+    fn catch_up(&self, worker: &mut Worker) -> Result<()> {
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(worker.loaded..).unwrap_or_default().to_vec()
@@ -617,7 +563,7 @@ impl ProcessBackend {
     ) -> Reply<T> {
         let mut output = String::new();
         let result = self.checkout().and_then(|mut lease| {
-            let worker = lease.worker.as_mut().expect("checked out");
+            let worker = lease.get();
             let (value, buffers) = self.request(worker, function, frame, &mut output)?;
             convert(value, buffers)
         });
@@ -627,12 +573,11 @@ impl ProcessBackend {
     /// Runs a request in every idle worker (the busy ones are mid-call); the first error is
     /// returned after all have run.
     fn each_idle(&self, header: Value, output: &mut String) -> Result<Vec<Value>> {
-        let idle = std::mem::take(&mut self.lock_pool().idle);
+        let idle = self.pool.idle();
         let mut results = Vec::with_capacity(idle.len());
         let mut first_error = None;
-        for worker in idle {
-            let mut lease = Lease { backend: self, worker: Some(worker) };
-            let worker = lease.worker.as_mut().expect("taken from the pool");
+        for mut lease in idle {
+            let worker = lease.get();
             let frame = Frame { header: header.clone(), buffers: Vec::new() };
             match self.request(worker, None, frame, output) {
                 Ok((value, _)) => results.push(value),
@@ -702,7 +647,7 @@ impl Backend for ProcessBackend {
         let load = Load { filename: filename.to_string(), source: source.to_string(), params: params.to_vec() };
         let mut output = String::new();
         let result = self.checkout().and_then(|mut lease| {
-            let worker = lease.worker.as_mut().expect("checked out");
+            let worker = lease.get();
             let (value, _) = self.request(worker, None, load_request(&load), &mut output)?;
             let infos = value
                 .as_array()

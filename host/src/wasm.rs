@@ -27,7 +27,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -40,6 +40,7 @@ use crate::backend::{
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
+use crate::pool::{Lease, Load, Pool, Pooled};
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 mod bindings {
@@ -295,13 +296,6 @@ fn drive<F: Future>(limit: Duration, future: F) -> Result<std::result::Result<F:
     Ok(pollster::block_on(tokio::time::timeout(limit, future)))
 }
 
-/// A UDF file as loaded: replayed into every other and every later instance of the pool.
-struct Load {
-    filename: String,
-    source: String,
-    params: Vec<(String, String)>,
-}
-
 /// A pooled sandbox and what the pool knows about it.
 struct Instance {
     sandbox: Sandbox,
@@ -320,6 +314,12 @@ struct Instance {
     output_taken: bool,
 }
 
+impl Pooled for Instance {
+    fn reusable(&self) -> bool {
+        !self.in_guest && !self.retire
+    }
+}
+
 /// The sandbox backend: a pool of sandboxes with the same UDF files loaded.
 pub struct WasmBackend {
     prepared: Arc<Prepared>,
@@ -329,35 +329,9 @@ pub struct WasmBackend {
     loads: Mutex<Vec<Arc<Load>>>,
     /// Held through a whole `load`, so that every instance runs the files in one order.
     loading: Mutex<()>,
-    pool: Mutex<PoolState>,
-    /// Signalled when an instance is returned or retired.
-    returned: Condvar,
+    pool: Pool<Instance>,
     /// The most linear memory any instance has grown to.
     peak: AtomicUsize,
-}
-
-struct PoolState {
-    idle: Vec<Instance>,
-    /// Instances in existence: idle, checked out, or being made.
-    live: usize,
-}
-
-/// An instance checked out of the pool; returned (or, when broken, dropped) on drop.
-struct Lease<'a> {
-    backend: &'a WasmBackend,
-    instance: Option<Instance>,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        let mut pool = self.backend.lock_pool();
-        match self.instance.take() {
-            Some(instance) if !instance.in_guest && !instance.retire => pool.idle.push(instance),
-            _ => pool.live -= 1,
-        }
-        drop(pool);
-        self.backend.returned.notify_one();
-    }
 }
 
 impl WasmBackend {
@@ -368,12 +342,11 @@ impl WasmBackend {
         let prepared = Prepared::get(limits.fuel.is_some())?;
         let backend = Self {
             prepared,
+            pool: Pool::new(limits.max_instances),
             limits,
             deps,
             loads: Mutex::new(Vec::new()),
             loading: Mutex::new(()),
-            pool: Mutex::new(PoolState { idle: Vec::new(), live: 0 }),
-            returned: Condvar::new(),
             peak: AtomicUsize::new(0),
         };
         // One warm instance from the start: a bad limit or directory shows here, and the first
@@ -382,13 +355,9 @@ impl WasmBackend {
         Ok(backend)
     }
 
-    fn lock_pool(&self) -> MutexGuard<'_, PoolState> {
-        self.pool.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Instances alive in the pool now (idle or busy).
     pub fn live_instances(&self) -> usize {
-        self.lock_pool().live
+        self.pool.live()
     }
 
     /// Checks an instance out and returns it: what a call pays for the pool (`benches/sandbox.rs`).
@@ -399,46 +368,28 @@ impl WasmBackend {
 
     /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
     /// one to be returned; then brings it up to date with the loaded files.
-    fn checkout(&self) -> Result<Lease<'_>> {
-        let mut pool = self.lock_pool();
-        let instance = loop {
-            if let Some(instance) = pool.idle.pop() {
-                break Some(instance);
-            }
-            if pool.live < self.limits.max_instances {
-                pool.live += 1;
-                break None;
-            }
-            pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
-        };
-        drop(pool);
-        let mut lease = Lease { backend: self, instance: None };
-        let instance = match instance {
-            Some(instance) => instance,
-            None => {
-                // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
-                // must not fail a loaded machine. The bound only guards against a hung host.
-                let made = drive(INSTANTIATE_TIMEOUT, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
-                let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
-                Instance {
-                    sandbox,
-                    loaded: 0,
-                    seen: (0, 0),
-                    settled: None,
-                    in_guest: false,
-                    retire: false,
-                    output_taken: false,
-                }
-            }
-        };
-        lease.instance = Some(instance);
-        self.catch_up(&mut lease)?;
+    fn checkout(&self) -> Result<Lease<'_, Instance>> {
+        let mut lease = self.pool.checkout(|| {
+            // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
+            // must not fail a loaded machine. The bound only guards against a hung host.
+            let made = drive(INSTANTIATE_TIMEOUT, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
+            let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
+            Ok(Instance {
+                sandbox,
+                loaded: 0,
+                seen: (0, 0),
+                settled: None,
+                in_guest: false,
+                retire: false,
+                output_taken: false,
+            })
+        })?;
+        self.catch_up(lease.get())?;
         Ok(lease)
     }
 
     /// Loads into the instance the files it has not run yet.
-    fn catch_up(&self, lease: &mut Lease<'_>) -> Result<()> {
-        let instance = lease.instance.as_mut().expect("checked out");
+    fn catch_up(&self, instance: &mut Instance) -> Result<()> {
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(instance.loaded..).unwrap_or_default().to_vec()
@@ -570,7 +521,7 @@ impl WasmBackend {
         let mut output = String::new();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut lease = self.checkout()?;
-            let instance = lease.instance.as_mut().expect("checked out");
+            let instance = lease.get();
             let result = f(instance, &mut output);
             self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
             if instance.output_taken {
@@ -626,14 +577,14 @@ impl WasmBackend {
     /// Runs `f` in every idle instance (the busy ones are mid-call); output goes to `output`.
     /// An instance that fails is dropped; the first error is returned after all have run.
     fn each_idle<T>(&self, output: &mut String, mut f: impl FnMut(&mut Instance) -> Result<T>) -> Result<Vec<T>> {
-        let idle = std::mem::take(&mut self.lock_pool().idle);
-        let mut kept = Vec::with_capacity(idle.len());
+        let idle = self.pool.idle();
         let mut results = Vec::with_capacity(idle.len());
         let mut first_error = None;
-        for mut instance in idle {
-            let result = self.prepare(&mut instance, false).and_then(|()| f(&mut instance));
+        for mut lease in idle {
+            let instance = lease.get();
+            let result = self.prepare(instance, false).and_then(|()| f(instance));
             if !instance.in_guest {
-                output.push_str(&self.take_output(&mut instance));
+                output.push_str(&self.take_output(instance));
             }
             match result {
                 Ok(value) => results.push(value),
@@ -641,14 +592,8 @@ impl WasmBackend {
                     first_error.get_or_insert(e);
                 }
             }
-            if instance.in_guest {
-                self.lock_pool().live -= 1;
-            } else {
-                kept.push(instance);
-            }
+            // Dropping the lease returns the instance, or ends it if it failed.
         }
-        self.lock_pool().idle.extend(kept);
-        self.returned.notify_all();
         match first_error {
             Some(e) => Err(e),
             None => Ok(results),
