@@ -2,6 +2,8 @@
 ``udfbox.runtime.Runtime``. Everything imported here runs at build time and is part of the
 snapshot the sandbox starts from."""
 
+from array import array
+
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import types as wit
@@ -73,22 +75,52 @@ _OPS = {
 }
 
 
-def _column(column):
-    return column.data_type, [(n.length, n.null_count, n.validity, n.buffers) for n in column.nodes]
+def _columns(flat):
+    """The argument columns of a WIT ``columns`` record as the runtime reads them:
+    ``[(type, [(length, null_count, validity, buffers), ...]), ...]``."""
+    try:
+        layout = memoryview(flat.layout).cast("I").tolist()
+        data = flat.data
+        columns = []
+        pos = 0
+        for data_type in flat.data_types:
+            node_count = layout[pos]
+            pos += 1
+            nodes = []
+            for _ in range(node_count):
+                length, null_count, count, offset, size = layout[pos:pos + 5]
+                pos += 5
+                buffers = [data[layout[i]:layout[i] + layout[i + 1]]
+                           for i in range(pos, pos + 2 * count, 2)]
+                pos += 2 * count
+                nodes.append((length, null_count, data[offset:offset + size], buffers))
+            columns.append((data_type, nodes))
+        if pos != len(layout):
+            raise ValueError("%d layout values left over" % (len(layout) - pos))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise _runtime.UdfError("bad-request", "malformed column layout: %s" % exc,
+                                type(exc).__name__) from None
+    return columns
 
 
-def _columns(columns):
-    return [_column(c) for c in columns]
+def _column(flat):
+    """The one column of a WIT ``columns`` record."""
+    columns = _columns(flat)
+    if len(columns) != 1:
+        raise _runtime.UdfError("bad-request", "expected one column, got %d" % len(columns),
+                                "ValueError")
+    return columns[0]
 
 
 def _packed(packed):
+    """A column the runtime packed (``udfbox.runtime.pack``) as a WIT ``packed-column``."""
     type_text, nodes, spans, data = packed
-    return wit.PackedColumn(
-        type_text,
-        [wit.PackedNode(length, null_count, wit.Span(*validity), first_buffer, count)
-         for length, null_count, validity, first_buffer, count in nodes],
-        [wit.Span(*span) for span in spans],
-        data)
+    layout = [len(nodes)]
+    for length, null_count, validity, first, count in nodes:
+        layout += (length, null_count, count, validity[0], validity[1])
+        for span in spans[first:first + count]:
+            layout += span
+    return wit.PackedColumn(type_text, array("I", layout).tobytes(), data)
 
 
 class Runtime(exports.Runtime):
@@ -176,6 +208,59 @@ class Runtime(exports.Runtime):
 # every tracked object; freezing moves the snapshot's objects out of the collector's reach, so an
 # idle sandbox keeps only the pages it really changed (benches/memory.rs).
 import gc as _gc  # noqa: E402
+
+
+def _warm_up():
+    """Runs the runtime's load, call and aggregate paths in a throwaway runtime before the
+    snapshot. CPython rewrites a function's bytecode in place the first times it runs (adaptive
+    specialization) and fills its type caches: done here, that is in the shared image once,
+    instead of copied into every sandbox's private memory at its first call."""
+    from udfbox.arrow import encode_column
+    from udfbox.types import parse_type
+
+    def through_wit(packed):
+        """A result column as the host would send it back as an argument."""
+        return _column(wit.Columns([packed.data_type], packed.layout, packed.data))
+
+    def arg(type_text, values):
+        nodes = encode_column(parse_type(type_text), values)
+        return through_wit(_packed((type_text,) + _runtime.pack(nodes)))
+
+    warm = _runtime.Runtime()
+    warm.load("warm_up.py", _WARM_UP_SOURCE, [])
+    ints, text = arg("BIGINT", [7]), arg("STRING", ["ab"])
+    states, groups = arg("BYTES", [None]), arg("INT", [0])
+    for _ in range(16):  # past CPython's specialization warm-up counters
+        _packed(warm.call("add", 1, [ints, ints])[0])
+        _packed(warm.call("upper", 1, [text])[0])
+        _packed(warm.call("add", 1, [ints, ints], True)[0])
+        accumulators = _packed(warm.aggregate("total", "accumulate", states, groups, [ints]))
+        _packed(warm.finish("total", through_wit(accumulators)))
+    warm.close()
+    warm.take_output()
+
+
+_WARM_UP_SOURCE = """
+from udfbox import udf, udaf, AggregateFunction, DataTypes
+
+add = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())
+upper = udf(lambda s: s.upper(), [DataTypes.STRING()], DataTypes.STRING())
+
+class Total(AggregateFunction):
+    def create_accumulator(self):
+        return [0]
+
+    def accumulate(self, acc, value):
+        acc[0] += value
+
+    def get_value(self, acc):
+        return acc[0]
+
+total = udaf(Total(), [DataTypes.BIGINT()], DataTypes.BIGINT())
+"""
+
+_warm_up()
+del _warm_up
 
 _gc.collect()
 _gc.freeze()

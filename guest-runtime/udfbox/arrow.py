@@ -33,6 +33,8 @@ _INTS = {
     "BIGINT": ("q", 8, -2**63, 2**63 - 1),
 }
 _FLOATS = {"FLOAT": ("f", 4), "DOUBLE": ("d", 8)}
+# kind -> (array typecode, byte width) of every kind stored as one buffer of numbers.
+_FIXED_WIDTH = {kind: spec[:2] for kind, spec in list(_INTS.items()) + list(_FLOATS.items())}
 for _code in "bhiqfd":
     assert array(_code).itemsize == {"b": 1, "h": 2, "i": 4, "q": 8, "f": 4, "d": 8}[_code]
 
@@ -183,7 +185,15 @@ def _decode(dt, nodes, pos):
 
 def decode_column(type_text, nodes):
     """Decodes one column (type string + nodes) into a list of Python values."""
-    dt = _type(type_text)
+    dt = _type_cache.get(type_text) or _type(type_text)
+    fixed = _FIXED_WIDTH.get(dt.kind)
+    if fixed is not None and len(nodes) == 1:
+        # The common case, without the general walk: one node of numbers.
+        length, null_count, validity, buffers = nodes[0]
+        values = _fixed(buffers, 0, fixed[0], fixed[1], length)
+        if null_count:
+            values = [v if ok else None for v, ok in zip(values, _bits(validity, length))]
+        return values
     values, pos = _decode(dt, nodes, 0)
     if pos != len(nodes):
         raise Malformed("%d nodes left over after a %s column" % (len(nodes) - pos, dt))
@@ -458,6 +468,15 @@ def _encode(dt, values, nodes, rows):
 
 def encode_column(dt, values):
     """Encodes a list of Python values as a column of type ``dt``; raises ``BadValue``."""
+    fixed = _FIXED_WIDTH.get(dt.kind)
+    if fixed is not None and type(values) is list:
+        # The common case first: numbers and no NULL. Anything else (a NULL, a value of the
+        # wrong type or range) takes the general path, which finds and reports it.
+        try:
+            if None not in values:
+                return [(len(values), 0, b"", [array(fixed[0], values).tobytes()])]
+        except Exception:
+            pass
     nodes = []
     _encode(dt, values, nodes, None)
     return nodes

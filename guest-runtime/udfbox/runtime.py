@@ -24,6 +24,7 @@ from .udf import FunctionContext, UserDefinedFunctionWrapper
 
 INT = parse_type("INT")
 BYTES = parse_type("BYTES")
+_SCALAR = ("scalar",)
 
 __all__ = ["Runtime", "UdfError", "deps_dir"]
 
@@ -38,6 +39,11 @@ def pack(nodes):
     """Flattens a column's nodes for the trip back to the host (see ``packed-column`` in the
     WIT): ``(nodes, spans, data)`` where each node is ``(length, null_count, validity_span,
     first_buffer, buffer_count)`` and every span is ``(offset, length)`` in ``data``."""
+    if len(nodes) == 1:
+        # One node with one buffer and no NULLs (a column of numbers): nothing to lay out.
+        length, null_count, validity, buffers = nodes[0]
+        if not validity and len(buffers) == 1 and type(buffers[0]) is bytes:
+            return [(length, null_count, (0, 0), 0, 1)], [(0, len(buffers[0]))], buffers[0]
     parts = []
     size = 0
     spans = []
@@ -351,9 +357,13 @@ class Runtime:
         result is ``((type, nodes, spans, data), failed_rows, first_failure)``: the column packed
         (see ``pack``), then, under the ``null`` error policy (``null_on_error``), how many rows
         failed and became NULL and the first ``UdfError`` among them."""
-        fn, columns = self._prepare(name, ("scalar",), num_rows, args)
-        with _Redirect(self._output):
-            self._open(name, fn)
+        fn, columns = self._prepare(name, _SCALAR, num_rows, args)
+        # What `with _Redirect(...)` does, inline: this is the path every batch takes.
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self._output
+        try:
+            if not fn.opened:
+                self._open(name, fn)
             failures = _Failures() if null_on_error else None
             try:
                 if fn.func_type == "pandas":
@@ -370,6 +380,8 @@ class Runtime:
                 if failures is None:
                     raise
                 nodes = self._encode(name, fn.result_type, failures.all_rows(error, num_rows), None)
+        finally:
+            sys.stdout, sys.stderr = saved
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
         return (str(fn.result_type),) + pack(nodes), failed, first
 
@@ -386,7 +398,10 @@ class Runtime:
         if expected is not None and len(args) != expected:
             raise UdfError("bad-request", "%s takes %d arguments, got %d"
                            % (name, expected, len(args)), "TypeError", function=name)
-        columns = [self._decode(name, type_text, nodes) for type_text, nodes in args]
+        try:
+            columns = [decode_column(type_text, nodes) for type_text, nodes in args]
+        except Exception as exc:
+            raise self._malformed(name, exc) from None
         for column in columns:
             if len(column) != num_rows:
                 raise UdfError("bad-request", "an argument column has %d rows, the batch %d"
@@ -394,12 +409,16 @@ class Runtime:
         return fn, columns
 
     @staticmethod
-    def _decode(name, type_text, nodes):
+    def _malformed(name, exc):
+        return UdfError("bad-request", "malformed input column: %s" % _safe_str(exc),
+                        type(exc).__name__, function=name)
+
+    @classmethod
+    def _decode(cls, name, type_text, nodes):
         try:
             return decode_column(type_text, nodes)
         except Exception as exc:
-            raise UdfError("bad-request", "malformed input column: %s" % _safe_str(exc),
-                           type(exc).__name__, function=name) from None
+            raise cls._malformed(name, exc) from None
 
     def _open(self, name, fn):
         if not fn.opened:
@@ -607,6 +626,15 @@ class Runtime:
     def _call_rows(self, name, fn, columns, num_rows, failures=None):
         call = fn._call
         out = []
+        if failures is None and columns:
+            # map() calls in C, with no row tuple to build and unpack: ~40% less per row than
+            # a Python loop. On an exception, list.extend keeps the values made so far, so
+            # len(out) is the failing row.
+            try:
+                out.extend(map(call, *columns))
+            except BaseException as exc:
+                raise self._user_error("exception", exc, name, len(out)) from None
+            return out
         append = out.append
         rows = zip(*columns) if columns else (() for _ in range(num_rows))
         if failures is not None:
@@ -619,14 +647,8 @@ class Runtime:
                 append(value)
             return out
         try:
-            if columns:
-                # map() calls in C, with no row tuple to build and unpack: ~40% less per row than
-                # a Python loop. On an exception, list.extend keeps the values made so far, so
-                # len(out) is the failing row.
-                out.extend(map(call, *columns))
-            else:
-                for row in rows:
-                    append(call(*row))
+            for row in rows:
+                append(call(*row))
         except BaseException as exc:
             raise self._user_error("exception", exc, name, len(out)) from None
         return out

@@ -41,7 +41,7 @@ use crate::backend::{
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
 use crate::pool::{Lease, Load, Pool, Pooled};
-use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
+use crate::wire::{self, PackedColumn, WireColumn};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -601,12 +601,12 @@ impl WasmBackend {
     }
 }
 
-fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> U) -> Reply<U> {
-    Reply { result: reply.result.map(f), output: reply.output, fuel_used: reply.fuel_used }
+fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> Result<U>) -> Reply<U> {
+    Reply { result: reply.result.and_then(f), output: reply.output, fuel_used: reply.fuel_used }
 }
 
-fn table_output(result: wit::TableResult) -> TableOutput {
-    TableOutput { sources: from_wit(result.sources), rows: from_wit(result.rows) }
+fn table_output(result: wit::TableResult) -> Result<TableOutput> {
+    Ok(TableOutput { sources: from_wit(result.sources)?, rows: from_wit(result.rows)? })
 }
 
 fn udf_error(e: wit::UdfError) -> Error {
@@ -630,40 +630,13 @@ fn udf_error_of(e: wit::UdfError) -> UdfError {
     }
 }
 
-fn to_wit(column: WireColumn) -> wit::Column {
-    wit::Column {
-        data_type: column.data_type,
-        nodes: column
-            .nodes
-            .into_iter()
-            .map(|n| wit::ArrayNode {
-                length: n.length,
-                null_count: n.null_count,
-                validity: n.validity,
-                buffers: n.buffers,
-            })
-            .collect(),
-    }
+fn to_wit(columns: Vec<WireColumn>) -> Result<wit::Columns> {
+    let flat = wire::flatten(columns)?;
+    Ok(wit::Columns { data_types: flat.data_types, layout: flat.layout, data: flat.data })
 }
 
-fn from_wit(column: wit::PackedColumn) -> PackedColumn {
-    let span = |s: wit::Span| Span { offset: s.offset, length: s.length };
-    PackedColumn {
-        data_type: column.data_type,
-        nodes: column
-            .nodes
-            .into_iter()
-            .map(|n| PackedNode {
-                length: n.length,
-                null_count: n.null_count,
-                validity: span(n.validity),
-                first_buffer: n.first_buffer,
-                buffer_count: n.buffer_count,
-            })
-            .collect(),
-        buffers: column.buffers.into_iter().map(span).collect(),
-        data: column.data,
-    }
+fn from_wit(column: wit::PackedColumn) -> Result<PackedColumn> {
+    wire::unflatten(column.data_type, &column.layout, column.data)
 }
 
 impl Backend for WasmBackend {
@@ -704,7 +677,10 @@ impl Backend for WasmBackend {
         let Ok(num_rows) = u32::try_from(num_rows) else {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
-        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let args = match to_wit(args) {
+            Ok(args) => args,
+            Err(e) => return Reply::failed(e),
+        };
         let on_error = match on_error {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
@@ -714,14 +690,14 @@ impl Backend for WasmBackend {
             drive(timeout, runtime.call_call(store, function, num_rows, &args, on_error))
         });
         let mut reply = map_reply(reply, |result| {
-            (
+            Ok((
                 CallResult {
-                    column: from_wit(result.column),
+                    column: from_wit(result.column)?,
                     failed_rows: result.failed_rows,
                     first_failure: result.first_failure.map(udf_error_of),
                 },
                 result.output,
-            )
+            ))
         });
         let result = match reply.result {
             Ok((result, printed)) => {
@@ -737,7 +713,10 @@ impl Backend for WasmBackend {
         let Ok(num_rows) = u32::try_from(num_rows) else {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
-        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let args = match to_wit(args) {
+            Ok(args) => args,
+            Err(e) => return Reply::failed(e),
+        };
         let timeout = self.limits.timeout;
         let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_call_table(store, function, num_rows, &args))
@@ -753,8 +732,11 @@ impl Backend for WasmBackend {
         groups: WireColumn,
         args: Vec<WireColumn>,
     ) -> Reply<PackedColumn> {
-        let (states, groups) = (to_wit(states), to_wit(groups));
-        let args: Vec<wit::Column> = args.into_iter().map(to_wit).collect();
+        let inputs = to_wit(vec![states]).and_then(|s| Ok((s, to_wit(vec![groups])?, to_wit(args)?)));
+        let (states, groups, args) = match inputs {
+            Ok(inputs) => inputs,
+            Err(e) => return Reply::failed(e),
+        };
         let op = match op {
             AggregateOp::Accumulate => wit::AggregateOp::Accumulate,
             AggregateOp::Retract => wit::AggregateOp::Retract,
@@ -768,7 +750,10 @@ impl Backend for WasmBackend {
     }
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
-        let states = to_wit(states);
+        let states = match to_wit(vec![states]) {
+            Ok(states) => states,
+            Err(e) => return Reply::failed(e),
+        };
         let timeout = self.limits.timeout;
         let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_finish(store, function, &states))
@@ -777,7 +762,10 @@ impl Backend for WasmBackend {
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
-        let states = to_wit(states);
+        let states = match to_wit(vec![states]) {
+            Ok(states) => states,
+            Err(e) => return Reply::failed(e),
+        };
         let timeout = self.limits.timeout;
         let reply = self
             .guest_call(function, false, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));

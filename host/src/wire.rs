@@ -83,6 +83,74 @@ pub fn pack(column: WireColumn) -> PackedColumn {
     PackedColumn { data_type: column.data_type, nodes, buffers, data }
 }
 
+/// Argument columns as the sandbox boundary carries them (the WIT `columns` record): three
+/// values for a batch of any shape. `layout` is little-endian u32s: for each column its node
+/// count, then per node `length, null_count, buffer_count`, the `offset, length` of its validity
+/// (length 0: no nulls) and of each buffer in `data`, where each starts 16-byte aligned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlatColumns {
+    pub data_types: Vec<String>,
+    pub layout: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// Lays columns out flat (see [`FlatColumns`]).
+pub fn flatten(columns: Vec<WireColumn>) -> Result<FlatColumns> {
+    let mut flat = FlatColumns { data_types: Vec::with_capacity(columns.len()), layout: Vec::new(), data: Vec::new() };
+    let push = |layout: &mut Vec<u8>, word: u32| layout.extend_from_slice(&word.to_le_bytes());
+    let place = |flat: &mut FlatColumns, bytes: &[u8]| -> Result<()> {
+        flat.data.resize(flat.data.len().next_multiple_of(16), 0);
+        push(&mut flat.layout, to_u32(flat.data.len(), "a batch of bytes")?);
+        push(&mut flat.layout, to_u32(bytes.len(), "a buffer of bytes")?);
+        flat.data.extend_from_slice(bytes);
+        Ok(())
+    };
+    for column in columns {
+        push(&mut flat.layout, to_u32(column.nodes.len(), "a column's node count")?);
+        for node in &column.nodes {
+            push(&mut flat.layout, node.length);
+            push(&mut flat.layout, node.null_count);
+            push(&mut flat.layout, to_u32(node.buffers.len(), "a node's buffer count")?);
+            if node.validity.is_empty() {
+                push(&mut flat.layout, 0);
+                push(&mut flat.layout, 0);
+            } else {
+                place(&mut flat, &node.validity)?;
+            }
+            for buffer in &node.buffers {
+                place(&mut flat, buffer)?;
+            }
+        }
+        flat.data_types.push(column.data_type);
+    }
+    to_u32(flat.data.len(), "a batch of bytes")?;
+    Ok(flat)
+}
+
+/// Reads back one column laid out as in [`FlatColumns`] (a result from the sandbox: untrusted;
+/// its spans are checked by [`decode`]).
+pub fn unflatten(data_type: String, layout: &[u8], data: Vec<u8>) -> Result<PackedColumn> {
+    if layout.len() % 4 != 0 {
+        return Err(malformed(format!("a layout of {} bytes is not u32s", layout.len())));
+    }
+    let mut words = layout.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let mut next = || words.next().ok_or_else(|| malformed("the layout ends early".into()));
+    let (mut nodes, mut buffers) = (Vec::new(), Vec::new());
+    for _ in 0..next()? {
+        let (length, null_count, buffer_count) = (next()?, next()?, next()?);
+        let validity = Span { offset: next()?, length: next()? };
+        let first_buffer = to_u32(buffers.len(), "a column's buffer count")?;
+        for _ in 0..buffer_count {
+            buffers.push(Span { offset: next()?, length: next()? });
+        }
+        nodes.push(PackedNode { length, null_count, validity, first_buffer, buffer_count });
+    }
+    if next().is_ok() {
+        return Err(malformed("the layout goes on after its last node".into()));
+    }
+    Ok(PackedColumn { data_type, nodes, buffers, data })
+}
+
 fn has_offsets(data: &ArrayData) -> bool {
     data.offset() != 0 || data.nulls().is_some_and(|n| n.offset() != 0) || data.child_data().iter().any(has_offsets)
 }
@@ -189,6 +257,55 @@ mod tests {
 
     use super::*;
     use crate::types::arrow_type;
+
+    /// Through the sandbox's layout and back, as a result column would come.
+    fn through_flat(data_type: &str, array: &dyn Array) -> Result<PackedColumn> {
+        let flat = flatten(vec![encode(data_type, array)?])?;
+        unflatten(flat.data_types[0].clone(), &flat.layout, flat.data)
+    }
+
+    #[test]
+    fn flat_layout_round_trips() {
+        let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("ccc")]));
+        let back = decode(&DataType::Utf8, through_flat("STRING", &strings).unwrap()).unwrap();
+        assert_eq!(back.as_ref(), strings.as_ref());
+        let ty = arrow_type("ARRAY<BIGINT>").unwrap();
+        let lists: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]));
+        let back = decode(&ty, through_flat("ARRAY<BIGINT>", &lists).unwrap()).unwrap();
+        assert_eq!(back.as_ref(), lists.as_ref());
+
+        // Two columns: each buffer 16-byte aligned, the second column's after the first's.
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let flat = flatten(vec![encode("BIGINT", &ints).unwrap(), encode("STRING", &strings).unwrap()]).unwrap();
+        assert_eq!(flat.data_types, ["BIGINT", "STRING"]);
+        let words: Vec<u32> =
+            flat.layout.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        assert_eq!(&words[..8], &[1, 3, 0, 1, 0, 0, 0, 24]);
+        assert_eq!(&words[8..14], &[1, 3, 1, 2, 32, 1]);
+        assert_eq!(&words[14..], &[48, 16, 64, 4]);
+    }
+
+    #[test]
+    fn malformed_flat_layouts_are_errors() {
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let flat = flatten(vec![encode("BIGINT", &ints).unwrap()]).unwrap();
+        let mut longer = flat.layout.clone();
+        longer.extend_from_slice(&7u32.to_le_bytes());
+        let huge_count = [u32::MAX.to_le_bytes(), 1u32.to_le_bytes()].concat();
+        for layout in [&flat.layout[..flat.layout.len() - 4], &flat.layout[..3], &longer[..], &huge_count[..], &[]] {
+            let error = unflatten("BIGINT".into(), layout, flat.data.clone()).unwrap_err();
+            assert!(error.to_string().contains("malformed result column"), "{error}");
+        }
+        // A span past the data is caught when the column is decoded.
+        let mut words = flat.layout.clone();
+        words[24..28].copy_from_slice(&1000u32.to_le_bytes());
+        let packed = unflatten("BIGINT".into(), &words, flat.data).unwrap();
+        assert!(decode(&DataType::Int64, packed).is_err());
+    }
 
     #[test]
     fn round_trips_sliced_arrays() {
