@@ -23,6 +23,11 @@ fn main() {
     }
 }
 
+/// How componentize-py is run (the output path follows). Part of the compiled-guest cache key,
+/// with the sources: a change here must not reuse an artifact built the old way.
+const COMPONENTIZE_ARGS: [&str; 9] = ["-d", "wit", "-w", "udfbox-guest", "componentize", "guest", "-p", "guest-runtime", "-o"];
+const COMPONENTIZE_ENV: [(&str, &str); 1] = [("PYTHONDONTWRITEBYTECODE", "1")];
+
 fn inputs(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![root.join("wit/udfbox.wit"), root.join("guest-runtime/guest.py")];
     let mut sources = Vec::new();
@@ -53,6 +58,8 @@ fn build_guest(root: &Path) {
     println!("cargo:rerun-if-env-changed=UDFBOX_COMPONENTIZE_PY");
     let mut hasher = DefaultHasher::new();
     COMPONENTIZE_PY_VERSION.hash(&mut hasher);
+    COMPONENTIZE_ARGS.hash(&mut hasher);
+    COMPONENTIZE_ENV.hash(&mut hasher);
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         file.file_name().hash(&mut hasher);
@@ -79,8 +86,8 @@ fn build_guest(root: &Path) {
     }
     let status = Command::new(&tool)
         .current_dir(root)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .args(["-d", "wit", "-w", "udfbox-guest", "componentize", "guest", "-p", "guest-runtime", "-o"])
+        .envs(COMPONENTIZE_ENV)
+        .args(COMPONENTIZE_ARGS)
         .arg(&out)
         .status()
         .expect("run componentize-py");
