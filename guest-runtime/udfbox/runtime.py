@@ -36,9 +36,10 @@ MAX_FUNCTIONS_PER_FILE = 1000
 
 
 def pack(nodes):
-    """Flattens a column's nodes for the trip back to the host (see ``packed-column`` in the
-    WIT): ``(nodes, spans, data)`` where each node is ``(length, null_count, validity_span,
-    first_buffer, buffer_count)`` and every span is ``(offset, length)`` in ``data``."""
+    """Flattens a column's nodes for the trip back to the host (``guest.py`` lays this out as the
+    WIT ``packed-column``): ``(nodes, spans, data)`` where each node is ``(length, null_count,
+    validity_span, first_buffer, buffer_count)`` and every span is ``(offset, length)`` in
+    ``data``, each buffer starting 16-byte aligned."""
     if len(nodes) == 1:
         # One node with one buffer and no NULLs (a column of numbers): nothing to lay out.
         length, null_count, validity, buffers = nodes[0]
@@ -357,7 +358,7 @@ class Runtime:
         result is ``((type, nodes, spans, data), failed_rows, first_failure)``: the column packed
         (see ``pack``), then, under the ``null`` error policy (``null_on_error``), how many rows
         failed and became NULL and the first ``UdfError`` among them."""
-        fn, columns = self._prepare(name, _SCALAR, num_rows, args)
+        fn, columns = self._prepare(name, _SCALAR, num_rows, args, views=True)
         # What `with _Redirect(...)` does, inline: this is the path every batch takes.
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = self._output
@@ -385,8 +386,10 @@ class Runtime:
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
         return (str(fn.result_type),) + pack(nodes), failed, first
 
-    def _prepare(self, name, kinds, num_rows, args, arity=None):
-        """The function ``name`` (of one of ``kinds``) and its decoded argument columns."""
+    def _prepare(self, name, kinds, num_rows, args, arity=None, views=False):
+        """The function ``name`` (of one of ``kinds``) and its decoded argument columns; with
+        ``views``, columns of numbers come as views for a row-at-a-time function (see
+        ``decode_column``)."""
         fn = self._functions.get(name)
         if fn is None:
             raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
@@ -399,7 +402,8 @@ class Runtime:
             raise UdfError("bad-request", "%s takes %d arguments, got %d"
                            % (name, expected, len(args)), "TypeError", function=name)
         try:
-            columns = [decode_column(type_text, nodes) for type_text, nodes in args]
+            views = views and fn.func_type != "pandas"
+            columns = [decode_column(type_text, nodes, views) for type_text, nodes in args]
         except Exception as exc:
             raise self._malformed(name, exc) from None
         for column in columns:

@@ -230,3 +230,37 @@ bad_date = udf(lambda n: "2020-01-01", [DataTypes.BIGINT()], DataTypes.DATE())
         assert_eq!((e.kind, e.row), (udfbox::UdfErrorKind::BadResult, Some(2)), "{mode}");
     }
 }
+
+#[tokio::test]
+async fn numbers_without_nulls_arrive_as_plain_python_numbers() {
+    // A column of numbers without NULLs takes the runtime's fast path (each value made as its
+    // row is called): a function must see the same plain ints and floats as in the general
+    // path, and values it keeps must stay as they were.
+    let source = "from udfbox import udf\n\
+kept = []\n\
+def keep(x):\n    kept.append(x)\n    return sum(kept)\n\
+keep = udf(keep, result_type='BIGINT')\n\
+show = udf(lambda x: '%s %r' % (type(x).__name__, x), result_type='STRING')\n\
+add = udf(lambda a, b: a + b, result_type='DOUBLE')\n";
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("i8", Arc::new(Int8Array::from(vec![1, -128, 127]))),
+        ("i16", Arc::new(Int16Array::from(vec![2, i16::MIN, i16::MAX]))),
+        ("i32", Arc::new(Int32Array::from(vec![3, i32::MIN, i32::MAX]))),
+        ("i64", Arc::new(Int64Array::from(vec![4, i64::MIN, i64::MAX]))),
+        ("f32", Arc::new(Float32Array::from(vec![1.5, -0.25, 3.0]))),
+        ("f64", Arc::new(Float64Array::from(vec![2.5, 1e300, -0.0]))),
+    ];
+    let table = RecordBatch::try_from_iter(columns).unwrap();
+    let sql = "SELECT show(i8) AS i8, show(i16) AS i16, show(i32) AS i32, show(i64) AS i64, show(f32) AS f32, \
+               show(f64) AS f64, keep(i64 % 1000) AS kept, add(i32, f64) AS added FROM t";
+    check(
+        source,
+        Some(table),
+        sql,
+        "i8,i16,i32,i64,f32,f64,kept,added
+         int 1,int 2,int 3,int 4,float 1.5,float 2.5,4,5.5
+         int -128,int -32768,int -2147483648,int -9223372036854775808,float -0.25,float 1e+300,-804,1e300
+         int 127,int 32767,int 2147483647,int 9223372036854775807,float 3.0,float -0.0,3,2147483647.0",
+    )
+    .await;
+}
