@@ -203,13 +203,6 @@ class Runtime(exports.Runtime):
         return _RUNTIME.take_output()
 
 
-# Everything above is in the snapshot every sandbox starts from, and its pages are shared
-# copy-on-write between sandboxes until written. A garbage collection walks (and so writes to)
-# every tracked object; freezing moves the snapshot's objects out of the collector's reach, so an
-# idle sandbox keeps only the pages it really changed (benches/memory.rs).
-import gc as _gc  # noqa: E402
-
-
 def _warm_up():
     """Runs the runtime's load, call and aggregate paths in a throwaway runtime before the
     snapshot. CPython rewrites a function's bytecode in place the first times it runs (adaptive
@@ -261,6 +254,13 @@ total = udaf(Total(), [DataTypes.BIGINT()], DataTypes.BIGINT())
 
 _warm_up()
 del _warm_up
+
+
+# Everything above is in the snapshot every sandbox starts from, and its pages are shared
+# copy-on-write between sandboxes until written. A garbage collection walks (and so writes to)
+# every tracked object; freezing moves the snapshot's objects out of the collector's reach, so an
+# idle sandbox keeps only the pages it really changed (benches/memory.rs).
+import gc as _gc  # noqa: E402
 
 _gc.collect()
 _gc.freeze()

@@ -25,7 +25,8 @@ fn main() {
 
 /// How componentize-py is run (the output path follows). Part of the compiled-guest cache key,
 /// with the sources: a change here must not reuse an artifact built the old way.
-const COMPONENTIZE_ARGS: [&str; 9] = ["-d", "wit", "-w", "udfbox-guest", "componentize", "guest", "-p", "guest-runtime", "-o"];
+const COMPONENTIZE_ARGS: [&str; 9] =
+    ["-d", "wit", "-w", "udfbox-guest", "componentize", "guest", "-p", "guest-runtime", "-o"];
 const COMPONENTIZE_ENV: [(&str, &str); 1] = [("PYTHONDONTWRITEBYTECODE", "1")];
 
 fn inputs(root: &Path) -> Vec<PathBuf> {

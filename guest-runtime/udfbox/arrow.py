@@ -82,7 +82,7 @@ def _fixed_view(buffers, index, code, width, n):
     buf = buffers[index]
     if len(buf) < size:
         raise Malformed("buffer of %d bytes for %d values of %d bytes" % (len(buf), n, width))
-    return memoryview(buf).toreadonly()[:size].cast(code)
+    return memoryview(buf)[:size].cast(code)
 
 
 def _fixed(buffers, index, code, width, n):
@@ -112,12 +112,8 @@ def _decode(dt, nodes, pos):
     pos += 1
     kind = dt.kind
     n = length
-    if kind in _INTS:
-        code, width, _, _ = _INTS[kind]
-        values = _fixed(buffers, 0, code, width, n)
-    elif kind in _FLOATS:
-        code, width = _FLOATS[kind]
-        values = _fixed(buffers, 0, code, width, n)
+    if kind in _FIXED_WIDTH:
+        values = _fixed(buffers, 0, *_FIXED_WIDTH[kind], n)
     elif kind == "BOOLEAN":
         if not buffers:
             raise Malformed("missing buffer 0")
@@ -189,10 +185,10 @@ def _decode(dt, nodes, pos):
 
 def decode_column(type_text, nodes, view=False):
     """Decodes one column (type string + nodes) into a list of Python values. With ``view``, a
-    column of numbers without NULLs comes back as a read-only ``memoryview`` of them instead:
-    iterating it makes each value only when it is used, so a row-at-a-time caller allocates and
-    frees one value at a time rather than holding the whole batch as objects (2-3x less per row
-    for a call like ``add(a, b)``)."""
+    column of numbers without NULLs comes back as a ``memoryview`` of them instead, for the
+    runtime to iterate (it never reaches a UDF): each value is made when its row is called, so
+    a row-at-a-time call allocates and frees one value at a time rather than holding the whole
+    batch as objects (~18 % less per row in the sandbox for ``add(a, b)``)."""
     dt = _type_cache.get(type_text) or _type(type_text)
     fixed = _FIXED_WIDTH.get(dt.kind)
     if fixed is not None and len(nodes) == 1:

@@ -630,6 +630,16 @@ fn udf_error_of(e: wit::UdfError) -> UdfError {
     }
 }
 
+/// The value of `result`, or else, from the enclosing backend method, the failed reply.
+macro_rules! or_fail {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return Reply::failed(e),
+        }
+    };
+}
+
 fn to_wit(columns: Vec<WireColumn>) -> Result<wit::Columns> {
     let flat = wire::flatten(columns)?;
     Ok(wit::Columns { data_types: flat.data_types, layout: flat.layout, data: flat.data })
@@ -677,10 +687,7 @@ impl Backend for WasmBackend {
         let Ok(num_rows) = u32::try_from(num_rows) else {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
-        let args = match to_wit(args) {
-            Ok(args) => args,
-            Err(e) => return Reply::failed(e),
-        };
+        let args = or_fail!(to_wit(args));
         let on_error = match on_error {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
@@ -713,10 +720,7 @@ impl Backend for WasmBackend {
         let Ok(num_rows) = u32::try_from(num_rows) else {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
-        let args = match to_wit(args) {
-            Ok(args) => args,
-            Err(e) => return Reply::failed(e),
-        };
+        let args = or_fail!(to_wit(args));
         let timeout = self.limits.timeout;
         let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_call_table(store, function, num_rows, &args))
@@ -732,11 +736,8 @@ impl Backend for WasmBackend {
         groups: WireColumn,
         args: Vec<WireColumn>,
     ) -> Reply<PackedColumn> {
-        let inputs = to_wit(vec![states]).and_then(|s| Ok((s, to_wit(vec![groups])?, to_wit(args)?)));
-        let (states, groups, args) = match inputs {
-            Ok(inputs) => inputs,
-            Err(e) => return Reply::failed(e),
-        };
+        let (states, groups, args) =
+            (or_fail!(to_wit(vec![states])), or_fail!(to_wit(vec![groups])), or_fail!(to_wit(args)));
         let op = match op {
             AggregateOp::Accumulate => wit::AggregateOp::Accumulate,
             AggregateOp::Retract => wit::AggregateOp::Retract,
@@ -750,10 +751,7 @@ impl Backend for WasmBackend {
     }
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
-        let states = match to_wit(vec![states]) {
-            Ok(states) => states,
-            Err(e) => return Reply::failed(e),
-        };
+        let states = or_fail!(to_wit(vec![states]));
         let timeout = self.limits.timeout;
         let reply = self.guest_call(function, false, |runtime, store| {
             drive(timeout, runtime.call_finish(store, function, &states))
@@ -762,10 +760,7 @@ impl Backend for WasmBackend {
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
-        let states = match to_wit(vec![states]) {
-            Ok(states) => states,
-            Err(e) => return Reply::failed(e),
-        };
+        let states = or_fail!(to_wit(vec![states]));
         let timeout = self.limits.timeout;
         let reply = self
             .guest_call(function, false, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));
