@@ -2,12 +2,16 @@
 //! compiled to WASI, under wasmtime) or natively (the machine's CPython through pyo3, trusted code
 //! only). The Python API follows PyFlink's; SQL goes through Apache DataFusion.
 //!
-//! Layers, bottom up:
-//! - [`wire`]: the boundary format, Arrow arrays as flat nodes of Arrow buffers;
-//! - [`backend`]: the [`Backend`] trait ([`wasm`], [`native`] and [`process`] implement it) and
-//!   [`FunctionSet`], which the engine talks to;
-//! - [`sql`]: DataFusion scalar UDFs and table registration; [`output`]: result formats;
+//! Layers, bottom up (one folder each under `host/src`):
+//! - [`types`], [`wire`], [`limits`], [`config`], [`error`]: the vocabulary: udfbox types, the
+//!   boundary format (Arrow arrays as flat nodes of Arrow buffers), limits and errors;
+//! - [`backend`]: the [`Backend`] trait ([`wasm`], [`native`] and [`process`] implement it, with
+//!   their shared pool) and [`FunctionSet`], which every engine talks to;
+//! - [`sql`]: DataFusion: scalar UDFs, table functions ([`lateral`]), aggregates ([`aggregate`]),
+//!   table registration and result formats ([`output`]);
 //! - [`tenants`]: one function set per tenant, for services with many.
+//!
+//! The `udfbox` command line (`host/src/cli/`) is built on these and is not part of the library.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -23,24 +27,22 @@
 //! # Ok::<(), udfbox::Error>(())
 //! ```
 
-pub mod aggregate;
 pub mod backend;
 pub mod config;
 pub mod error;
-pub mod lateral;
 pub mod limits;
-#[cfg(feature = "native")]
-pub mod native;
-pub mod output;
-mod pool;
-pub mod process;
-mod sources;
 pub mod sql;
 pub mod tenants;
 pub mod types;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 pub mod wire;
+
+// The backends and the SQL operators keep their short paths (`udfbox::wasm`, `udfbox::aggregate`).
+#[cfg(feature = "native")]
+pub use backend::native;
+pub use backend::process;
+#[cfg(feature = "wasm")]
+pub use backend::wasm;
+pub use sql::{aggregate, lateral, output};
 
 pub use backend::{Backend, ErrorPolicy, Failures, Function, FunctionInfo, FunctionSet, Mode, Options};
 pub use config::Config;

@@ -19,6 +19,14 @@ use crate::limits::Limits;
 use crate::types::{arrow_type, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
+#[cfg(feature = "native")]
+pub mod native;
+mod pool;
+pub mod process;
+mod sources;
+#[cfg(feature = "wasm")]
+pub mod wasm;
+
 /// Where UDFs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
@@ -171,7 +179,7 @@ pub struct CallResult {
 
 /// A Python runtime that UDF files are loaded into and functions called in.
 ///
-/// Implementations: [`crate::wasm::WasmBackend`] and [`crate::native::NativeBackend`]. Every
+/// Implementations: [`wasm::WasmBackend`] and [`native::NativeBackend`]. Every
 /// method is one boundary crossing; `call` carries a whole batch. Methods may be called from
 /// several threads at once.
 pub trait Backend: Send + Sync {
@@ -282,11 +290,11 @@ impl FunctionSet {
         }
         let backend: Box<dyn Backend> = match options.mode {
             #[cfg(feature = "wasm")]
-            Mode::Wasm => Box::new(crate::wasm::WasmBackend::new(options.limits.clone(), options.deps.clone())?),
+            Mode::Wasm => Box::new(self::wasm::WasmBackend::new(options.limits.clone(), options.deps.clone())?),
             #[cfg(feature = "native")]
-            Mode::Native => Box::new(crate::native::NativeBackend::new(options.deps.as_deref())?),
-            Mode::Process => Box::new(crate::process::ProcessBackend::new(
-                options.python.clone().unwrap_or_else(crate::process::default_python),
+            Mode::Native => Box::new(self::native::NativeBackend::new(options.deps.as_deref())?),
+            Mode::Process => Box::new(self::process::ProcessBackend::new(
+                options.python.clone().unwrap_or_else(self::process::default_python),
                 options.limits.clone(),
                 options.deps.clone(),
             )?),

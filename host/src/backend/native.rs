@@ -10,11 +10,11 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
+use super::sources;
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
-use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 /// The `udfbox.runtime` module, imported once per process. A `PyOnceLock` because the import

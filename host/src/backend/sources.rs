@@ -4,21 +4,21 @@
 
 /// `(module, is package, source)` for every module of the `udfbox` and `pyflink` packages.
 pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
-    ("udfbox", true, include_str!("../../guest-runtime/udfbox/__init__.py")),
-    ("udfbox.arrow", false, include_str!("../../guest-runtime/udfbox/arrow.py")),
-    ("udfbox.metrics", false, include_str!("../../guest-runtime/udfbox/metrics.py")),
-    ("udfbox.row", false, include_str!("../../guest-runtime/udfbox/row.py")),
-    ("udfbox.runtime", false, include_str!("../../guest-runtime/udfbox/runtime.py")),
-    ("udfbox.series", false, include_str!("../../guest-runtime/udfbox/series.py")),
-    ("udfbox.stdlib", false, include_str!("../../guest-runtime/udfbox/stdlib.py")),
-    ("udfbox.types", false, include_str!("../../guest-runtime/udfbox/types.py")),
-    ("udfbox.udf", false, include_str!("../../guest-runtime/udfbox/udf.py")),
-    ("udfbox.worker", false, include_str!("../../guest-runtime/udfbox/worker.py")),
-    ("pyflink", true, include_str!("../../guest-runtime/pyflink/__init__.py")),
-    ("pyflink.common", true, include_str!("../../guest-runtime/pyflink/common/__init__.py")),
-    ("pyflink.table", true, include_str!("../../guest-runtime/pyflink/table/__init__.py")),
-    ("pyflink.table.types", false, include_str!("../../guest-runtime/pyflink/table/types.py")),
-    ("pyflink.table.udf", false, include_str!("../../guest-runtime/pyflink/table/udf.py")),
+    ("udfbox", true, include_str!("../../../guest-runtime/udfbox/__init__.py")),
+    ("udfbox.arrow", false, include_str!("../../../guest-runtime/udfbox/arrow.py")),
+    ("udfbox.metrics", false, include_str!("../../../guest-runtime/udfbox/metrics.py")),
+    ("udfbox.row", false, include_str!("../../../guest-runtime/udfbox/row.py")),
+    ("udfbox.runtime", false, include_str!("../../../guest-runtime/udfbox/runtime.py")),
+    ("udfbox.series", false, include_str!("../../../guest-runtime/udfbox/series.py")),
+    ("udfbox.stdlib", false, include_str!("../../../guest-runtime/udfbox/stdlib.py")),
+    ("udfbox.types", false, include_str!("../../../guest-runtime/udfbox/types.py")),
+    ("udfbox.udf", false, include_str!("../../../guest-runtime/udfbox/udf.py")),
+    ("udfbox.worker", false, include_str!("../../../guest-runtime/udfbox/worker.py")),
+    ("pyflink", true, include_str!("../../../guest-runtime/pyflink/__init__.py")),
+    ("pyflink.common", true, include_str!("../../../guest-runtime/pyflink/common/__init__.py")),
+    ("pyflink.table", true, include_str!("../../../guest-runtime/pyflink/table/__init__.py")),
+    ("pyflink.table.types", false, include_str!("../../../guest-runtime/pyflink/table/types.py")),
+    ("pyflink.table.udf", false, include_str!("../../../guest-runtime/pyflink/table/udf.py")),
 ];
 
 /// The importer module, which serves the others from memory.

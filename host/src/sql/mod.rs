@@ -1,5 +1,9 @@
 //! SQL through Apache DataFusion: UDFs become DataFusion scalar UDFs, data files become tables.
 
+pub mod aggregate;
+pub mod lateral;
+pub mod output;
+
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
-use crate::aggregate::PythonAggregateUdf;
+use self::aggregate::PythonAggregateUdf;
 use crate::backend::FunctionSet;
 use crate::error::{Error, Result};
 
@@ -176,7 +180,7 @@ pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> Sessio
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_query_planner(Arc::new(crate::lateral::UdfboxQueryPlanner))
+        .with_query_planner(Arc::new(self::lateral::UdfboxQueryPlanner))
         .build();
     SessionContext::new_with_state(state)
 }
@@ -189,7 +193,7 @@ pub async fn query(
     set: &Arc<FunctionSet>,
     sql: &str,
 ) -> DfResult<datafusion::dataframe::DataFrame> {
-    let plan = crate::lateral::plan(ctx, set, sql).await?;
+    let plan = self::lateral::plan(ctx, set, sql).await?;
     ctx.execute_logical_plan(plan).await
 }
 

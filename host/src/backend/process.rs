@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::pool::{Lease, Load, Pool, Pooled};
+use super::sources;
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
-use crate::pool::{Lease, Load, Pool, Pooled};
-use crate::sources;
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
 
 /// The interpreter workers run when [`crate::Options::python`] names none: `$UDFBOX_PYTHON`,
