@@ -328,7 +328,8 @@ async fn both_libraries_load_beside_udfbox_functions() {
                   from databend_udf import udf as databend_udf\n\
                   a = flink_udf(lambda x: x, ['BIGINT'], 'BIGINT')\n\
                   @arrow_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef b(x):\n    return x\n\
-                  @databend_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef c(x):\n    return x\n";
+                  @databend_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef c(x):\n    return x\n\
+                  if __name__ == '__main__':\n    raise SystemExit('a UDF file is not the main module')\n";
     for mode in MODES {
         let set = function_set(mode, source).unwrap();
         let dialects: Vec<&str> = set.functions().map(|f| f.info.dialect.as_str()).collect();
