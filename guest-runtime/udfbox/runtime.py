@@ -271,7 +271,8 @@ class Runtime:
 
     def load(self, filename, source, params):
         """Runs a UDF file and registers its UDF objects; returns one info tuple per function:
-        ``(name, kind, func_type, input_types or None, result_type, deterministic)``."""
+        ``(name, kind, func_type, input_types or None, result_type, deterministic, input_names,
+        dialect)``."""
         if not self._reseeded:
             # The sandbox starts from a snapshot taken at build time: without this every instance
             # would replay the same "random" numbers.
@@ -348,7 +349,8 @@ class Runtime:
             self._origins[name] = filename
             infos.append((name, obj.kind, obj.func_type,
                           None if obj.input_types is None else [str(t) for t in obj.input_types],
-                          str(obj.result_type), obj.deterministic))
+                          str(obj.result_type), obj.deterministic, [str(n) for n in obj.input_names],
+                          str(obj.dialect)))
         return infos
 
     # -- calling -----------------------------------------------------------------------------
@@ -365,7 +367,8 @@ class Runtime:
         try:
             if not fn.opened:
                 self._open(name, fn)
-            failures = _Failures() if null_on_error else None
+            # A NOT NULL result has no NULL to put in place of a failed row: it fails the call.
+            failures = _Failures() if null_on_error and fn.result_type.nullable else None
             try:
                 if fn.func_type == "pandas":
                     values = self._call_vectorized(name, fn, columns, num_rows)
@@ -441,7 +444,8 @@ class Runtime:
         packed: for each output row, the input row it came from (INT), and its values (a ROW of the
         result columns)."""
         fn, columns = self._prepare(name, ("table",), num_rows, args)
-        width = len(fn.result_types)
+        # A lone value is a row of one column, unless the function spells rows exactly.
+        single = len(fn.result_types) == 1 and not fn.exact_rows
         sources, values = [], []
         with _Redirect(self._output):
             self._open(name, fn)
@@ -454,7 +458,7 @@ class Runtime:
                     if isinstance(produced, (str, bytes, Row)) or not hasattr(produced, "__iter__"):
                         produced = (produced,)
                     for item in produced:
-                        if width == 1 and not (isinstance(item, (tuple, list, Row)) and len(item) == 1
+                        if single and not (isinstance(item, (tuple, list, Row)) and len(item) == 1
                                                and not fn.result_types[0].kind == "ARRAY"):
                             item = (item,)
                         sources.append(index)

@@ -10,13 +10,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
+use arrow::array::{make_array, new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
-use crate::types::{arrow_type, udf_type_of};
+use crate::types::{self, arrow_field, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
 #[cfg(feature = "native")]
@@ -62,7 +62,16 @@ pub struct FunctionInfo {
     pub input_types: Option<Vec<String>>,
     pub result_type: String,
     pub deterministic: bool,
+    /// The Python parameter names of the data arguments, in order (`arg0`, `arg1`, ... where the
+    /// function takes `*args`); as many as `input_types` when those are declared.
+    pub input_names: Vec<String>,
+    /// The Python API that registered the function: `udfbox` (udfbox's and PyFlink's),
+    /// `arrow-udf` or `databend-udf` (see [`DIALECTS`]).
+    pub dialect: String,
 }
+
+/// The values of [`FunctionInfo::dialect`].
+pub const DIALECTS: &[&str] = &["udfbox", "arrow-udf", "databend-udf"];
 
 /// What happens to a row whose UDF call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -252,8 +261,13 @@ pub struct Failures {
 pub struct Function {
     pub info: FunctionInfo,
     pub result_type: DataType,
+    /// The result as an Arrow field ([`crate::types::arrow_field`]): nullability and the logical type
+    /// metadata of `JSON` and `NUMERIC`.
+    pub result_field: Field,
     /// Declared input types as (udfbox type, Arrow type).
     pub input_types: Option<Vec<(String, DataType)>>,
+    /// Declared input types as Arrow fields, named after the Python parameters (`input_names`).
+    pub input_fields: Option<Vec<Field>>,
 }
 
 /// The functions of one or more UDF files, loaded into one Python runtime: in wasm mode, a
@@ -346,12 +360,28 @@ impl FunctionSet {
         let infos = reply.result?;
         let mut resolved = Vec::with_capacity(infos.len());
         for info in &infos {
-            let result_type = arrow_type(&info.result_type)?;
-            let input_types = match &info.input_types {
+            check_info(info)?;
+            let result_field = arrow_field(&info.result_type)?;
+            let input_fields = match &info.input_types {
                 None => None,
-                Some(types) => Some(types.iter().map(|t| Ok((t.clone(), arrow_type(t)?))).collect::<Result<Vec<_>>>()?),
+                Some(types) => Some(
+                    types
+                        .iter()
+                        .zip(&info.input_names)
+                        .map(|(t, name)| Ok(arrow_field(t)?.with_name(name)))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
             };
-            resolved.push(Function { info: info.clone(), result_type, input_types });
+            let input_types = info.input_types.as_ref().zip(input_fields.as_ref()).map(|(types, fields)| {
+                types.iter().zip(fields).map(|(t, f)| (t.clone(), f.data_type().clone())).collect()
+            });
+            resolved.push(Function {
+                info: info.clone(),
+                result_type: result_field.data_type().clone(),
+                result_field,
+                input_types,
+                input_fields,
+            });
         }
         for function in resolved {
             self.functions.insert(function.info.name.clone(), function);
@@ -381,7 +411,8 @@ impl FunctionSet {
                     args.len()
                 )));
             }
-            return Ok(declared.clone());
+            // Cast targets allow NULL at every depth; `encode_args` checks NOT NULL itself.
+            return Ok(declared.iter().map(|(t, ty)| (t.clone(), types::nullable_type(ty))).collect());
         }
         args.iter()
             .enumerate()
@@ -423,6 +454,7 @@ impl FunctionSet {
             if array.len() != num_rows {
                 return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
             }
+            check_result(function, array.as_ref())?;
             Ok((array, result.failed_rows, result.first_failure))
         });
         match decoded {
@@ -432,7 +464,8 @@ impl FunctionSet {
                 self.note_failures(name, u64::from(failed), num_rows, first);
                 Ok(array)
             }
-            Err(error) if policy == ErrorPolicy::Null && nullable(&error) => {
+            // A NOT NULL result has no NULL to put in place of a failed batch.
+            Err(error) if policy == ErrorPolicy::Null && nullable(&error) && function.result_field.is_nullable() => {
                 self.note_failures(name, num_rows as u64, num_rows, error.to_string());
                 Ok(new_null_array(&function.result_type, num_rows))
             }
@@ -444,15 +477,26 @@ impl FunctionSet {
     fn encode_args(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<Vec<WireColumn>> {
         let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
         let targets = self.argument_types(name, &types)?;
+        let fields = self.function(name).and_then(|f| f.input_fields.as_ref());
         let mut columns = Vec::with_capacity(args.len());
-        for (array, (udf_type, arrow_type)) in args.iter().zip(&targets) {
+        for (i, (array, (udf_type, arrow_type))) in args.iter().zip(&targets).enumerate() {
             if array.len() != num_rows {
                 return Err(Error::Invalid(format!(
                     "argument of '{name}' has {} rows, the batch {num_rows}",
                     array.len()
                 )));
             }
-            let array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
+            let refused =
+                |detail: String| Error::Invalid(format!("argument {} of '{name}' is {udf_type}, but {detail}", i + 1));
+            if fields.and_then(|f| f.get(i)).is_some_and(|f| !f.is_nullable()) && array.null_count() > 0 {
+                return Err(refused(format!("row {} is NULL", first_null(array.as_ref()))));
+            }
+            let mut array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
+            if let Some(strict) = fields.and_then(|f| f.get(i)).map(|f| f.data_type()).filter(|t| *t != arrow_type) {
+                let data = types::restrict(array.to_data(), strict)
+                    .map_err(|e| refused(format!("it holds a NULL where the type allows none ({e})")))?;
+                array = make_array(data);
+            }
             columns.push(wire::encode(udf_type, &array)?);
         }
         Ok(columns)
@@ -487,6 +531,7 @@ impl FunctionSet {
         let rows = rows.as_any().downcast_ref::<StructArray>().cloned();
         match (sources, rows) {
             (Some(sources), Some(rows)) if sources.len() == rows.len() && sources.null_count() == 0 => {
+                check_result(function, &rows)?;
                 Ok((sources, rows))
             }
             _ => Err(bad_result(name, "malformed table output")),
@@ -577,6 +622,7 @@ impl FunctionSet {
         if values.len() != states.len() {
             return Err(bad_result(name, "returned the wrong number of results"));
         }
+        check_result(function, values.as_ref())?;
         Ok(values)
     }
 
@@ -697,6 +743,49 @@ impl Drop for FunctionSet {
         }
     }
 }
+
+/// What Arrow's validation of a result leaves to check: NULL where the result type is NOT NULL,
+/// and the text of `JSON` and `NUMERIC` values.
+fn check_result(function: &Function, array: &dyn Array) -> Result<()> {
+    let name = &function.info.name;
+    if !function.result_field.is_nullable() && array.null_count() > 0 {
+        let row = first_null(array);
+        return Err(bad_result(name, format!("row {row}: expected {}, got NULL", function.info.result_type)));
+    }
+    types::check_values(&function.result_field, array).map_err(|e| bad_result(name, e))
+}
+
+/// The first NULL row of an array that has one.
+fn first_null(array: &dyn Array) -> usize {
+    (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default()
+}
+
+/// What the runtime reported about a function is untrusted (the sandbox may be subverted): the
+/// parts no later step checks are checked here.
+fn check_info(info: &FunctionInfo) -> Result<()> {
+    let name = &info.name;
+    if !DIALECTS.contains(&info.dialect.as_str()) {
+        return Err(Error::Invalid(format!("function '{name}' reports an unknown dialect '{}'", info.dialect)));
+    }
+    if let Some(types) = &info.input_types {
+        if types.len() != info.input_names.len() {
+            return Err(Error::Invalid(format!(
+                "function '{name}' reports {} input names for {} input types",
+                info.input_names.len(),
+                types.len()
+            )));
+        }
+    }
+    if info.input_names.iter().any(|n| n.is_empty() || n.len() > MAX_INPUT_NAME_CHARS) {
+        return Err(Error::Invalid(format!(
+            "function '{name}' reports an input name that is empty or longer than {MAX_INPUT_NAME_CHARS} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Python identifiers are short; this bounds what a subverted runtime can report.
+const MAX_INPUT_NAME_CHARS: usize = 256;
 
 fn unknown(name: &str) -> Error {
     Error::Invalid(format!("unknown function '{name}'"))
