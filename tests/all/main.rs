@@ -17,6 +17,7 @@ mod policy;
 mod process;
 mod sql;
 mod stdlib;
+mod stream;
 mod tables;
 mod tenants;
 mod vectorized;
