@@ -113,6 +113,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn show(d: Duration) -> String {
     if d >= Duration::from_millis(10) {
         format!("{:.0} ms", d.as_secs_f64() * 1e3)
+    } else if d >= Duration::from_millis(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
     } else {
         format!("{:.0} µs", d.as_secs_f64() * 1e6)
     }

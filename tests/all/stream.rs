@@ -279,7 +279,7 @@ fn interrupt_ends_cleanly_with_nothing_lost() {
         let (code, rest, stderr) = run.finish_with(true);
         assert_eq!(code, 0, "{mode}: {stderr}");
         let expected: Vec<String> = (1..=3).map(|n| format!(r#"{{"n":{n},"loud":"X!"}}"#)).collect();
-        assert_eq!(rest, expected, "{mode}");
+        assert_eq!(rest, expected, "{mode}: {stderr}");
     }
 }
 

@@ -248,6 +248,8 @@ pub async fn register(
         .spawn(move || reader.run(declared, schema_sender))
         .map_err(|e| Error::Invalid(format!("cannot start the reader of table {name}: {e}")))?;
     let schema = tokio::select! {
+        // A schema already sent wins over a stop that came after it.
+        biased;
         schema = schema => schema,
         _ = stop.stopped() => return Ok(Opened::Ended),
     };
@@ -661,6 +663,14 @@ impl Bundler {
                 return Some(Err(DataFusionError::External(Box::new(Error::Invalid(failure)))));
             }
             let deadline = self.oldest.map(|t| t + self.bundle_time);
+            // Checked here too: under a steady flow of rows the receive below is always ready,
+            // and the timer would only be looked at once the bundle is full.
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Some(self.flush());
+            }
+            // Every row waiting is taken at once (up to a full bundle), not one select per row.
+            let room = self.bundle_size - self.pending.len();
+            let mut incoming = Vec::new();
             tokio::select! {
                 // Checked first so that a stop ends a busy stream too.
                 biased;
@@ -671,10 +681,15 @@ impl Bundler {
                     }
                     self.done = true;
                 }
-                line = self.receiver.recv() => match line {
-                    Some(line) => self.accept(line),
-                    None => self.done = true,
-                },
+                received = self.receiver.recv_many(&mut incoming, room) => {
+                    // Zero: the reader is gone, the input ended.
+                    if received == 0 {
+                        self.done = true;
+                    }
+                    for line in incoming {
+                        self.accept(line);
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     return Some(self.flush());
                 }
