@@ -162,8 +162,18 @@ pub fn parse_schema(text: &str) -> Result<SchemaRef> {
         Ok(DataType::Struct(fields)) => Ok(Arc::new(Schema::new(fields))),
         Ok(_) => Err(Error::Invalid(format!("invalid schema '{text}'"))),
         Err(e) => {
+            // The parser's message names the ROW<...> text and its positions: make it the user's.
             let reason = e.to_string();
-            let reason = reason.rsplit_once(": ").map_or(reason.as_str(), |(_, r)| r);
+            let reason = reason.rsplit_once("': ").map_or(reason.as_str(), |(_, r)| r);
+            let reason = match reason.rsplit_once(" at position ") {
+                Some((what, at)) => match at.parse::<usize>() {
+                    Ok(at) => {
+                        format!("{} at position {}", what.replace("expected '>'", "expected ','"), at.saturating_sub(4))
+                    }
+                    Err(_) => reason.to_string(),
+                },
+                None => reason.to_string(),
+            };
             Err(Error::Invalid(format!("invalid schema '{text}': {reason}; expected 'name TYPE, name TYPE, ...'")))
         }
     }
@@ -950,7 +960,12 @@ mod tests {
         assert_eq!(names, ["a", "b c", "d"]);
         assert_eq!(schema.field(0).data_type(), &DataType::Int64);
         let error = parse_schema("a BIGINT b").unwrap_err().to_string();
-        assert!(error.contains("expected 'name TYPE"), "{error}");
+        assert_eq!(
+            error,
+            "invalid schema 'a BIGINT b': expected ',' at position 9; expected 'name TYPE, name TYPE, ...'"
+        );
+        let error = parse_schema("a BIGNUM").unwrap_err().to_string();
+        assert!(error.starts_with("invalid schema 'a BIGNUM': unknown type BIGNUM"), "{error}");
     }
 
     #[test]
