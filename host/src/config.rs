@@ -4,7 +4,7 @@
 //! | key | default | in udfbox |
 //! | --- | --- | --- |
 //! | `python.fn-execution.bundle.size` | 100000 | rows the engine gathers per batch before UDFs see them (DataFusion's batch size) |
-//! | `python.fn-execution.bundle.time` | 1000 ms | the longest a batch may wait to fill; bounded queries never wait, so it bounds nothing yet |
+//! | `python.fn-execution.bundle.time` | 1000 ms | the longest a row of a streaming table waits for its bundle to fill (`sql::stream`); bounded queries never wait |
 //! | `python.fn-execution.arrow.batch.size` | 10000 | rows per boundary crossing: larger batches are split into calls of at most this many rows |
 
 use std::time::Duration;

@@ -18,6 +18,7 @@ mod policy;
 mod process;
 mod sql;
 mod stdlib;
+mod stream;
 mod tables;
 mod tenants;
 mod vectorized;

@@ -30,7 +30,7 @@ use datafusion::logical_expr::{
     TypeSignature, UserDefinedLogicalNode, UserDefinedLogicalNodeCore, Volatility,
 };
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
@@ -425,7 +425,8 @@ impl ExtensionPlanner for LateralPlanner {
             EquivalenceProperties::new(schema.clone()),
             physical_inputs[0].properties().output_partitioning().clone(),
             EmissionType::Incremental,
-            Boundedness::Bounded,
+            // Unbounded over a streaming table, so DataFusion refuses what would wait for its end.
+            physical_inputs[0].properties().boundedness,
         ));
         Ok(Some(Arc::new(LateralTableExec {
             input: physical_inputs[0].clone(),

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod lateral;
 pub mod output;
+pub mod stream;
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;

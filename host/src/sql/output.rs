@@ -63,3 +63,55 @@ fn as_text(batch: &RecordBatch) -> Result<RecordBatch> {
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
+
+/// Writes a streaming query's results batch by batch, each flushed as soon as it is written:
+/// CSV prints its header at once, JSON one object per line. The table format needs every row
+/// before it can size its columns, so it cannot stream.
+pub struct StreamWriter<'a> {
+    format: Format,
+    out: &'a mut dyn Write,
+}
+
+impl<'a> StreamWriter<'a> {
+    /// A writer for results with `schema`; CSV's header is written (and flushed) here.
+    pub fn new(format: Format, schema: &SchemaRef, out: &'a mut dyn Write) -> Result<Self> {
+        if format == Format::Table {
+            return Err(Error::Invalid(
+                "the table format prints once every row is known, which a streaming query never is: use --format csv or json"
+                    .into(),
+            ));
+        }
+        let mut writer = Self { format, out };
+        if format == Format::Csv {
+            let mut csv = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *writer.out);
+            csv.write(&as_text(&RecordBatch::new_empty(schema.clone()))?)?;
+            drop(csv);
+            writer.flush()?;
+        }
+        Ok(writer)
+    }
+
+    /// Writes `batch`'s rows and flushes them.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        match self.format {
+            Format::Csv => {
+                arrow::csv::WriterBuilder::new().with_header(false).build(&mut *self.out).write(&as_text(batch)?)?
+            }
+            Format::Json | Format::Table => {
+                let mut writer = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(&mut *self.out);
+                writer.write(batch)?;
+                writer.finish()?;
+            }
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::Invalid(format!("cannot write the output: {e}")))
+    }
+}
