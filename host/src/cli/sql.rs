@@ -106,7 +106,7 @@ pub async fn run(args: SqlArgs) -> Result<(), String> {
             let opened =
                 udfbox::sql::stream::register(&ctx, &name, spec, options, &stop).await.map_err(|e| e.to_string())?;
             if opened == Opened::Ended {
-                eprintln!("udfbox: table {name}: the input ended before a line gave it its columns; nothing to run");
+                eprintln!("udfbox: table {name}: the input ended (or udfbox was interrupted) before a line gave it its columns; nothing to run");
                 return Ok(());
             }
         }

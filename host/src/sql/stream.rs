@@ -232,30 +232,29 @@ pub async fn register(
     options: StreamOptions,
     stop: &Stop,
 ) -> Result<Opened> {
-    let reader: Box<dyn BufRead + Send> = match &spec.input {
-        StreamInput::Stdin => Box::new(std::io::BufReader::new(std::io::stdin())),
-        StreamInput::Path(path) => {
-            let file =
-                std::fs::File::open(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-            Box::new(std::io::BufReader::new(file))
-        }
-    };
     let (rows, receiver) = mpsc::channel(1024);
     let (schema_sender, schema) = oneshot::channel();
-    let reader = LineReader {
-        table: name.to_string(),
-        format: spec.format,
-        on_bad_input: options.on_bad_input,
-        input: reader,
-        line_number: 0,
-        rows,
-    };
+    let (table, format, on_bad_input) = (name.to_string(), spec.format, options.on_bad_input);
     let declared = options.schema.clone();
     // A thread of its own, not a tokio blocking task: a read from a terminal or a pipe cannot be
-    // cancelled, and the runtime would wait for it at exit.
+    // cancelled, and the runtime would wait for it at exit. It opens the input too: opening a
+    // named pipe waits for a writer, and a stop must still end the wait.
+    let read = move || {
+        let input: Box<dyn BufRead + Send> = match &spec.input {
+            StreamInput::Stdin => Box::new(std::io::BufReader::new(std::io::stdin())),
+            StreamInput::Path(path) => match std::fs::File::open(path) {
+                Ok(file) => Box::new(std::io::BufReader::new(file)),
+                Err(e) => {
+                    let _ = schema_sender.send(Err(format!("cannot read {}: {e}", path.display())));
+                    return;
+                }
+            },
+        };
+        LineReader { table, format, on_bad_input, input, line_number: 0, rows }.run(declared, schema_sender)
+    };
     std::thread::Builder::new()
         .name(format!("udfbox-stream-{name}"))
-        .spawn(move || reader.run(declared, schema_sender))
+        .spawn(read)
         .map_err(|e| Error::Invalid(format!("cannot start the reader of table {name}: {e}")))?;
     let schema = tokio::select! {
         // A schema already sent wins over a stop that came after it.
