@@ -37,7 +37,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::pool::{Lease, Load, Pool, Pooled};
 use crate::backend::{
-    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
@@ -716,6 +716,28 @@ impl Backend for WasmBackend {
             Err(e) => Err(e),
         };
         Reply { result, output: reply.output, fuel_used: reply.fuel_used }
+    }
+
+    fn prepare_row(&self, function: &str) -> Reply<u32> {
+        let timeout = self.limits.timeout;
+        self.guest_call(function, false, |runtime, store| drive(timeout, runtime.call_prepare(store, function)))
+    }
+
+    fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
+        let on_error = match on_error {
+            ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
+            ErrorPolicy::Null => wit::ErrorPolicy::Null,
+        };
+        let timeout = self.limits.timeout;
+        let reply = self.guest_call(function, true, |runtime, store| {
+            drive(timeout, runtime.call_call_row(store, id, row, on_error))
+        });
+        let Reply { result, mut output, fuel_used } = reply;
+        let result = result.map(|result| {
+            output.insert_str(0, &result.output);
+            RowReply { value: result.value, failure: result.failure.map(udf_error_of) }
+        });
+        Reply { result, output, fuel_used }
     }
 
     fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput> {
