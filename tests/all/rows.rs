@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use arrow::array::ArrayRef;
 use datafusion::scalar::ScalarValue;
-use udfbox::{Error, ErrorPolicy, FunctionSet, Limits, Mode, Options, UdfErrorKind};
+use udfbox::{Backend, Error, ErrorPolicy, FunctionSet, Limits, Mode, Options, UdfErrorKind};
 
 use crate::harness::{function_set, MODES};
 
@@ -201,27 +201,66 @@ fn handles_refuse_what_is_not_a_scalar_function() {
 }
 
 #[test]
-fn a_timeout_ends_a_row_call_in_wasm_and_the_handle_works_after() {
-    let options = Options {
-        mode: Mode::Wasm,
-        limits: Limits { timeout: Duration::from_secs(1), ..Limits::default() },
-        ..Default::default()
-    };
-    let mut set = FunctionSet::new(options).unwrap();
-    set.load_source("test_udfs.py", SOURCE).unwrap();
-    let sleepy = set.prepare("sleepy").unwrap();
-    let spin = set.prepare("spin").unwrap();
-    let add = set.prepare("add").unwrap();
-    assert!(matches!(sleepy.call_row(&[ScalarValue::Float64(Some(30.0))]), Err(Error::Timeout { .. })));
-    assert_eq!(add.call_row(&i64s(&[Some(1), Some(2)])).unwrap(), ScalarValue::Int64(Some(3)));
-    assert!(matches!(spin.call_row(&i64s(&[Some(0)])), Err(Error::Timeout { .. })));
-    // The sandbox that timed out was replaced; the same handles reach its successor.
-    assert_eq!(sleepy.call_row(&[ScalarValue::Float64(Some(0.0))]).unwrap(), ScalarValue::Float64(Some(0.0)));
-    assert_eq!(add.call_row(&i64s(&[Some(2), Some(2)])).unwrap(), ScalarValue::Int64(Some(4)));
-    drop((sleepy, spin, add));
-    // Under the null policy a timeout nulls the row, as it nulls a batch.
-    set.set_error_policy("spin", ErrorPolicy::Null);
-    let spin = set.prepare("spin").unwrap();
-    assert_eq!(spin.call_row(&i64s(&[Some(0)])).unwrap(), ScalarValue::Int64(None));
-    assert_eq!(set.failures("spin").unwrap().rows, 1);
+fn a_timeout_ends_a_row_call_and_the_handle_works_after() {
+    // Native mode has no timeout: it runs trusted code in the host's own thread.
+    for mode in [Mode::Wasm, Mode::Process] {
+        let limits = Limits { timeout: Duration::from_secs(1), ..Limits::default() };
+        let mut set = FunctionSet::new(Options { mode, limits, ..Default::default() }).unwrap();
+        set.load_source("test_udfs.py", SOURCE).unwrap();
+        let sleepy = set.prepare("sleepy").unwrap();
+        let spin = set.prepare("spin").unwrap();
+        let add = set.prepare("add").unwrap();
+        let slept = sleepy.call_row(&[ScalarValue::Float64(Some(30.0))]);
+        assert!(matches!(slept, Err(Error::Timeout { .. })), "{mode}: {slept:?}");
+        assert_eq!(add.call_row(&i64s(&[Some(1), Some(2)])).unwrap(), ScalarValue::Int64(Some(3)), "{mode}");
+        let spun = spin.call_row(&i64s(&[Some(0)]));
+        assert!(matches!(spun, Err(Error::Timeout { .. })), "{mode}: {spun:?}");
+        // The sandbox or worker that timed out was replaced; the same handles reach its successor.
+        let woke = sleepy.call_row(&[ScalarValue::Float64(Some(0.0))]).unwrap();
+        assert_eq!(woke, ScalarValue::Float64(Some(0.0)), "{mode}");
+        assert_eq!(add.call_row(&i64s(&[Some(2), Some(2)])).unwrap(), ScalarValue::Int64(Some(4)), "{mode}");
+        drop((sleepy, spin, add));
+        // Under the null policy a timeout nulls the row, as it nulls a batch.
+        set.set_error_policy("spin", ErrorPolicy::Null);
+        let spin = set.prepare("spin").unwrap();
+        assert_eq!(spin.call_row(&i64s(&[Some(0)])).unwrap(), ScalarValue::Int64(None), "{mode}");
+        assert_eq!(set.failures("spin").unwrap().rows, 1, "{mode}");
+    }
+}
+
+/// The backends themselves, for what `FunctionSet` does not show: output and malformed rows.
+fn backends() -> Vec<Box<dyn Backend>> {
+    vec![
+        Box::new(udfbox::wasm::WasmBackend::new(Limits::default(), None).unwrap()),
+        Box::new(udfbox::native::NativeBackend::new(None).unwrap()),
+        Box::new(
+            udfbox::process::ProcessBackend::new(udfbox::process::default_python(), Limits::default(), None).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn row_calls_bring_their_output_and_refuse_malformed_rows() {
+    for backend in backends() {
+        let mode = backend.mode();
+        backend.load("test_udfs.py", SOURCE, &[]).result.unwrap();
+        let three = backend.prepare_row("three").result.unwrap();
+        // INT 7, DOUBLE 1.5, STRING "x", no NULL.
+        let mut row = vec![0u8];
+        row.extend_from_slice(&7i32.to_le_bytes());
+        row.extend_from_slice(&1.5f64.to_le_bytes());
+        row.extend_from_slice(&1u32.to_le_bytes());
+        row.push(b'x');
+        let reply = backend.call_row("three", three, &row, ErrorPolicy::Fail);
+        assert_eq!(reply.result.unwrap().value, b"\x007|1.5|x".to_vec(), "{mode}");
+        assert!(reply.output.contains("three called with 7"), "{mode}: output {:?}", reply.output);
+        // A string length running past the row, a short row, an id nothing has.
+        for (id, bad) in [(three, &row[..row.len() - 1]), (three, &row[..3]), (9999, &row[..])] {
+            let error = backend.call_row("three", id, bad, ErrorPolicy::Null).result.unwrap_err();
+            assert!(matches!(&error, Error::Udf(e) if e.kind == UdfErrorKind::BadRequest), "{mode}: {error}");
+        }
+        // Functions without a compact encoding have no row-path id.
+        let error = backend.prepare_row("cents").result.unwrap_err();
+        assert!(matches!(&error, Error::Udf(e) if e.kind == UdfErrorKind::BadRequest), "{mode}: {error}");
+    }
 }
