@@ -3,6 +3,8 @@
 //! - `add_1m_rows`: `add(a, b)` over 1M BIGINT rows, in 8,192-row batches as DataFusion delivers
 //!   them, with Arrow's own kernel as the floor (the vectorized form is in `functions.rs`);
 //! - `one_row_call`: the fixed cost of one boundary crossing;
+//! - `row_call`: one row through the row path (`FunctionSet::prepare` / `call_row`) and through
+//!   a one-row batch, for `add(a, b)`, `upper(s)` and the three-column `label(i, x, s)`;
 //! - `batch_<function>`: `add`, string `upper` and `gcd` at batch sizes 1, 64, 1024 and 8192,
 //!   with a native Rust baseline.
 //!
@@ -10,8 +12,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use datafusion::scalar::ScalarValue;
 use udfbox::{FunctionSet, Mode, Options};
 
 const ROWS: usize = 1_000_000;
@@ -21,7 +24,9 @@ const ADD: &str = "from udfbox import udf, DataTypes\n\
 add = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n\
 upper = udf(lambda s: s.upper(), [DataTypes.STRING()], DataTypes.STRING())\n\
 import math\n\
-gcd = udf(lambda a, b: math.gcd(a, b), [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n";
+gcd = udf(lambda a, b: math.gcd(a, b), [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n\
+label = udf(lambda i, x, s: s if i > x else s + '!', [DataTypes.INT(), DataTypes.DOUBLE(), DataTypes.STRING()], \
+DataTypes.STRING())\n";
 
 const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
 
@@ -78,6 +83,43 @@ fn single_row_call(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("add", mode), |bench| {
             bench.iter(|| set.call("add", &[a.clone(), a.clone()], 1).unwrap())
         });
+    }
+    group.finish();
+}
+
+/// One row, through the row path and as a one-row batch, per function and mode.
+fn row_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("row_call");
+    let cases: [(&str, Vec<ScalarValue>, Vec<ArrayRef>); 3] = [
+        (
+            "add",
+            vec![ScalarValue::Int64(Some(1)), ScalarValue::Int64(Some(2))],
+            vec![Arc::new(Int64Array::from(vec![1])), Arc::new(Int64Array::from(vec![2]))],
+        ),
+        ("upper", vec![ScalarValue::Utf8(Some("name 1".into()))], vec![Arc::new(StringArray::from(vec!["name 1"]))]),
+        (
+            "label",
+            vec![ScalarValue::Int32(Some(3)), ScalarValue::Float64(Some(2.5)), ScalarValue::Utf8(Some("x".into()))],
+            vec![
+                Arc::new(Int32Array::from(vec![3])),
+                Arc::new(Float64Array::from(vec![2.5])),
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
+        ),
+    ];
+    for mode in MODES {
+        let mut set = FunctionSet::new(Options { mode, ..Default::default() }).unwrap();
+        set.load_source("calls.py", ADD).unwrap();
+        for (function, row, batch) in &cases {
+            let handle = set.prepare(function).unwrap();
+            assert!(handle.is_compact());
+            group.bench_function(BenchmarkId::new(format!("{function}/row"), mode), |bench| {
+                bench.iter(|| handle.call_row(row).unwrap())
+            });
+            group.bench_function(BenchmarkId::new(format!("{function}/batch"), mode), |bench| {
+                bench.iter(|| set.call(function, batch, 1).unwrap())
+            });
+        }
     }
     group.finish();
 }
@@ -142,5 +184,5 @@ fn batch_sizes(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, add_1m_rows, single_row_call, batch_sizes);
+criterion_group!(benches, add_1m_rows, single_row_call, row_call, batch_sizes);
 criterion_main!(benches);

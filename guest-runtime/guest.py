@@ -150,6 +150,25 @@ class Runtime(exports.Runtime):
                                   None if first is None else _wit_error(first), _RUNTIME.take_output())
         raise Err(failure)
 
+    def prepare(self, function):
+        try:
+            fid = _RUNTIME.prepare_row(function)
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return fid
+        raise Err(failure)
+
+    def call_row(self, function_id, row, on_error):
+        try:
+            value, first = _RUNTIME.call_row(function_id, row, on_error == wit.ErrorPolicy.NULL)
+        except _runtime.UdfError as error:
+            failure = _wit_error(error)
+        else:
+            return wit.RowResult(value, None if first is None else _wit_error(first),
+                                 _RUNTIME.take_output())
+        raise Err(failure)
+
     def call_table(self, function, num_rows, args):
         try:
             sources, rows = _RUNTIME.call_table(function, num_rows, _columns(args))
@@ -225,10 +244,14 @@ def _warm_up():
     warm.load("warm_up.py", _WARM_UP_SOURCE, [])
     ints, text = arg("BIGINT", [7]), arg("STRING", ["ab"])
     states, groups = arg("BYTES", [None]), arg("INT", [0])
+    add_id, upper_id = warm.prepare_row("add"), warm.prepare_row("upper")
+    add_row, upper_row = b"\x00" + bytes(16), b"\x00\x02\x00\x00\x00ab"
     for _ in range(16):  # past CPython's specialization warm-up counters
         _packed(warm.call("add", 1, [ints, ints])[0])
         _packed(warm.call("upper", 1, [text])[0])
         _packed(warm.call("add", 1, [ints, ints], True)[0])
+        warm.call_row(add_id, add_row)
+        warm.call_row(upper_id, upper_row, True)
         accumulators = _packed(warm.aggregate("total", "accumulate", states, groups, [ints]))
         _packed(warm.finish("total", through_wit(accumulators)))
     warm.close()

@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import random
+import struct
 import sys
 import traceback
 import types
@@ -233,6 +234,105 @@ class _Redirect:
         return False
 
 
+# The compact row encoding (the row path). A row of n arguments: a bitmap of ceil(n / 8) bytes,
+# bit i set when argument i is NULL, then each argument in order: a fixed-width kind as its
+# little-endian value (zeros when NULL), BOOLEAN as one byte, STRING as a u32 byte length and
+# UTF-8 (length 0 when NULL). A result: one byte, 1 for NULL, else 0 followed by the value
+# (fixed width, one byte, or the UTF-8 to the end). Only functions whose declared argument and
+# result types are all among these kinds have a row plan; the host applies the same rule to the
+# type names (`host/src/backend/row.rs`).
+_ROW_CODES = {"TINYINT": "b", "SMALLINT": "h", "INT": "i", "BIGINT": "q", "UTINYINT": "B",
+              "USMALLINT": "H", "UINT": "I", "UBIGINT": "Q", "FLOAT": "f", "DOUBLE": "d",
+              "BOOLEAN": "?", "STRING": None}
+_ROW_NULL = b"\x01"
+_U32 = struct.Struct("<I")
+
+
+def _row_code(dt):
+    """The row encoding's code for a type: a struct code, ``None`` for STRING, or ``False``."""
+    text = str(dt)
+    if text.endswith(" NOT NULL"):
+        text = text[:-len(" NOT NULL")]
+    return _ROW_CODES.get(text, False)
+
+
+class _RowPlan:
+    """A function's row decoder and result encoders, made once when it is registered."""
+    __slots__ = ("fn", "name", "decode", "fast", "fast_type", "result")
+
+    def __init__(self, fn, name, decode, fast, fast_type, result):
+        self.fn, self.name, self.decode = fn, name, decode
+        self.fast, self.fast_type, self.result = fast, fast_type, result
+
+
+def _row_plan(name, fn):
+    if fn.kind != "scalar" or fn.func_type != "general" or fn.input_types is None:
+        return None
+    codes = [_row_code(t) for t in fn.input_types]
+    result_code = _row_code(fn.result_type)
+    if False in codes or result_code is False:
+        return None
+    return _RowPlan(fn, name, _row_decoder(codes), *_row_result(result_code))
+
+
+def _row_decoder(codes):
+    n = len(codes)
+    width = (n + 7) // 8
+    if None not in codes:
+        # Fixed width only: one precompiled struct unpacks the whole row.
+        layout = struct.Struct("<" + "".join(codes))
+        size = width + layout.size
+
+        def decode(row):
+            if len(row) != size:
+                raise ValueError("a row of %d bytes, expected %d" % (len(row), size))
+            values = layout.unpack_from(row, width)
+            mask = int.from_bytes(row[:width], "little") if width else 0
+            if not mask:
+                return values
+            return [None if mask >> i & 1 else v for i, v in enumerate(values)]
+        return decode
+    steps = [None if code is None else struct.Struct("<" + code) for code in codes]
+
+    def decode(row):
+        mask = int.from_bytes(row[:width], "little")
+        pos = width
+        values = []
+        for step in steps:
+            if step is None:
+                (length,) = _U32.unpack_from(row, pos)
+                pos += 4
+                if pos + length > len(row):
+                    raise ValueError("a string runs past the end of the row")
+                values.append(str(row[pos:pos + length], "utf-8"))
+                pos += length
+            else:
+                values.append(step.unpack_from(row, pos)[0])
+                pos += step.size
+        if pos != len(row):
+            raise ValueError("%d bytes left over after the row" % (len(row) - pos))
+        if mask:
+            values = [None if mask >> i & 1 else v for i, v in enumerate(values)]
+        return values
+    return decode
+
+
+def _row_result(code):
+    """``(fast, fast_type, result)``: an encoder for a value of exactly ``fast_type`` (it may
+    raise; the batch encoder then decides), and the encoder of a one-row column the batch
+    encoder made."""
+    if code is None:
+        return ((lambda value: b"\x00" + value.encode("utf-8")), str,
+                lambda node: _ROW_NULL if node[1] else b"\x00" + bytes(node[3][1]))
+    if code == "?":
+        return ((lambda value: b"\x00\x01" if value else b"\x00\x00"), bool,
+                lambda node: _ROW_NULL if node[1] else (b"\x00\x01" if node[3][0][0] & 1 else b"\x00\x00"))
+    layout = struct.Struct("<" + code)
+    pack = layout.pack
+    return ((lambda value: b"\x00" + pack(value)), float if code in "fd" else int,
+            lambda node: _ROW_NULL if node[1] else b"\x00" + bytes(node[3][0]))
+
+
 class Runtime:
     def __init__(self, deps_dir=None):
         """``deps_dir``: the dependency directory, used when it exists (the sandbox passes
@@ -246,6 +346,8 @@ class Runtime:
         self._output = _Output(MAX_OUTPUT_CHARS)
         self._metrics = _Registry()
         self._loaded = 0
+        self._row_plans = []      # row-path function id -> _RowPlan
+        self._row_ids = {}        # registered name -> row-path function id
         self._reseeded = False
         # ``logging`` in a UDF reaches the host's log, as in PyFlink (INFO and above).
         handler = logging.StreamHandler(self._output)
@@ -347,6 +449,10 @@ class Runtime:
         for name, obj in found.items():
             self._functions[name] = obj
             self._origins[name] = filename
+            plan = _row_plan(name, obj)
+            if plan is not None:
+                self._row_ids[name] = len(self._row_plans)
+                self._row_plans.append(plan)
             infos.append((name, obj.kind, obj.func_type,
                           None if obj.input_types is None else [str(t) for t in obj.input_types],
                           str(obj.result_type), obj.deterministic, [str(n) for n in obj.input_names],
@@ -388,6 +494,66 @@ class Runtime:
             sys.stdout, sys.stderr = saved
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
         return (str(fn.result_type),) + pack(nodes), failed, first
+
+    # -- the row path ------------------------------------------------------------------------
+
+    def prepare_row(self, name):
+        """The row-path id of function ``name`` (see ``call_row``); an error when it has no
+        compact row encoding (the host then calls it as a one-row batch)."""
+        fid = self._row_ids.get(name)
+        if fid is None:
+            if name not in self._functions:
+                raise UdfError("bad-request", "unknown function %r" % (name,), "KeyError", function=name)
+            raise UdfError("bad-request", "%s has no compact row encoding" % (name,), "TypeError",
+                           function=name)
+        return fid
+
+    def call_row(self, fid, row, null_on_error=False):
+        """Calls the function with row-path id ``fid`` on one row encoded as ``row_encoding``
+        describes. Returns ``(value, failure)``: the encoded result, and under the ``null`` error
+        policy the ``UdfError`` that made it NULL. Errors and their rows are those of a one-row
+        ``call``."""
+        plans = self._row_plans
+        if type(fid) is not int or not 0 <= fid < len(plans):
+            raise UdfError("bad-request", "unknown row-path function id %r" % (fid,), "KeyError")
+        plan = plans[fid]
+        fn, name = plan.fn, plan.name
+        try:
+            args = plan.decode(row)
+        except Exception as exc:
+            raise UdfError("bad-request", "malformed row: %s" % _safe_str(exc),
+                           type(exc).__name__, function=name) from None
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self._output
+        try:
+            if not fn.opened:
+                self._open(name, fn)
+            # As in `call`: a NOT NULL result has no NULL to put in place of a failed row.
+            nulls = null_on_error and fn.result_type.nullable
+            try:
+                value = fn._call(*args)
+            except BaseException as exc:
+                error = self._user_error("exception", exc, name, 0)
+                if nulls:
+                    return _ROW_NULL, error
+                raise error from None
+            if value is not None:
+                fast = plan.fast
+                if fast is not None and type(value) is plan.fast_type:
+                    try:
+                        return fast(value), None
+                    except Exception:
+                        pass  # out of range, bad text: the batch encoder reports it exactly
+            try:
+                nodes = self._encode(name, fn.result_type, [value], None)
+            except UdfError as error:
+                # Only a bad value pinned to its row becomes NULL, as in a batch.
+                if nulls and error.row is not None:
+                    return _ROW_NULL, error
+                raise
+            return plan.result(nodes[0]), None
+        finally:
+            sys.stdout, sys.stderr = saved
 
     def _prepare(self, name, kinds, num_rows, args, arity=None, views=False):
         """The function ``name`` (of one of ``kinds``) and its decoded argument columns; with

@@ -92,6 +92,15 @@ def _dispatch(runtime, header, buffers, out):
                                              header["null"])
         return {"column": _packed(packed, out), "failed": failed,
                 "first": None if first is None else _error(first)}
+    if op == "prepare":
+        return runtime.prepare_row(header["function"])
+    if op == "call_row":
+        # The row (and the result) travel as one buffer each in the row encoding.
+        if len(buffers) != 1:
+            raise UdfError("bad-request", "a row call takes one buffer", "ValueError")
+        value, first = runtime.call_row(header["id"], buffers[0], header["null"])
+        out.append(value)
+        return None if first is None else _error(first)
     if op == "call_table":
         sources, rows = runtime.call_table(header["function"], header["rows"],
                                            [_column(c, buffers) for c in header["args"]])

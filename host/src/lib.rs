@@ -44,7 +44,8 @@ pub use backend::process;
 pub use backend::wasm;
 pub use sql::{aggregate, lateral, output};
 
-pub use backend::{Backend, ErrorPolicy, Failures, Function, FunctionInfo, FunctionSet, Mode, Options};
+pub use backend::row::RowHandle;
+pub use backend::{Backend, ErrorPolicy, Failures, Function, FunctionInfo, FunctionSet, Mode, Options, RowReply};
 pub use config::Config;
 pub use error::{Error, Result, UdfError, UdfErrorKind};
 pub use limits::Limits;

@@ -16,6 +16,7 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
+mod rows;
 mod sql;
 mod stdlib;
 mod stream;

@@ -23,6 +23,7 @@ use crate::wire::{self, PackedColumn, WireColumn};
 pub mod native;
 mod pool;
 pub mod process;
+pub mod row;
 mod sources;
 #[cfg(feature = "wasm")]
 pub mod wasm;
@@ -186,6 +187,15 @@ pub struct CallResult {
     pub first_failure: Option<UdfError>,
 }
 
+/// A row-path call's result ([`Backend::call_row`]).
+#[derive(Debug)]
+pub struct RowReply {
+    /// One byte, 1 for NULL, else 0 followed by the value in the row encoding ([`row`]).
+    pub value: Vec<u8>,
+    /// Under the `null` policy, the failure that made the value NULL.
+    pub failure: Option<UdfError>,
+}
+
 /// A Python runtime that UDF files are loaded into and functions called in.
 ///
 /// Implementations: [`wasm::WasmBackend`] and [`native::NativeBackend`]. Every
@@ -197,6 +207,12 @@ pub trait Backend: Send + Sync {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>>;
     /// Calls `function` once over `num_rows` rows.
     fn call(&self, function: &str, num_rows: usize, args: Vec<WireColumn>, on_error: ErrorPolicy) -> Reply<CallResult>;
+    /// The row-path id of `function`, which must have a compact row encoding ([`row`]). Ids
+    /// follow the order functions were registered in, so every instance of a pool agrees.
+    fn prepare_row(&self, function: &str) -> Reply<u32>;
+    /// Calls the function with row-path id `id` (named `function`) on one row in the row
+    /// encoding.
+    fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply>;
     /// Calls table function `function` for every one of `num_rows` rows.
     fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput>;
     /// Updates the accumulators `states` (BYTES, pickled; NULL: new) with a batch whose rows

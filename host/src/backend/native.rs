@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyList, PyModule};
 
 use super::sources;
 use crate::backend::{
-    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::wire::{PackedColumn, PackedNode, Span, WireColumn};
@@ -179,6 +179,17 @@ fn packed_column(py: Python<'_>, value: &Bound<'_, PyAny>) -> Result<PackedColum
     })
 }
 
+/// The failure a call under the `null` policy reports (`None`: no row failed).
+fn failure(py: Python<'_>, first: Bound<'_, PyAny>) -> Result<Option<UdfError>> {
+    if first.is_none() {
+        return Ok(None);
+    }
+    match udf_error(py, PyErr::from_value(first)) {
+        Error::Udf(e) => Ok(Some(e)),
+        other => Err(other),
+    }
+}
+
 fn table_output(py: Python<'_>, value: &Bound<'_, PyAny>) -> Result<TableOutput> {
     let (sources, rows): (Bound<'_, PyAny>, Bound<'_, PyAny>) = value.extract().map_err(|e| native_error(py, e))?;
     Ok(TableOutput { sources: packed_column(py, &sources)?, rows: packed_column(py, &rows)? })
@@ -218,15 +229,20 @@ impl Backend for NativeBackend {
             let result = self.invoke(py, "call", (function, num_rows, py_columns(py, &args)?, null_on_error))?;
             let (packed, failed_rows, first): (Bound<'_, PyAny>, u32, Bound<'_, PyAny>) =
                 result.extract().map_err(|e| native_error(py, e))?;
-            let first_failure = if first.is_none() {
-                None
-            } else {
-                match udf_error(py, PyErr::from_value(first)) {
-                    Error::Udf(e) => Some(e),
-                    other => return Err(other),
-                }
-            };
-            Ok(CallResult { column: packed_column(py, &packed)?, failed_rows, first_failure })
+            Ok(CallResult { column: packed_column(py, &packed)?, failed_rows, first_failure: failure(py, first)? })
+        })
+    }
+
+    fn prepare_row(&self, function: &str) -> Reply<u32> {
+        self.reply(|py| self.invoke(py, "prepare_row", (function,))?.extract().map_err(|e| native_error(py, e)))
+    }
+
+    fn call_row(&self, _function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
+        self.reply(|py| {
+            let result = self.invoke(py, "call_row", (id, PyBytes::new(py, row), on_error == ErrorPolicy::Null))?;
+            let (value, first): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+                result.extract().map_err(|e| native_error(py, e))?;
+            Ok(RowReply { value: bytes_of(&value)?, failure: failure(py, first)? })
         })
     }
 

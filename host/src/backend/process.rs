@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::pool::{Lease, Load, Pool, Pooled};
 use super::sources;
 use crate::backend::{
-    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
@@ -678,6 +678,25 @@ impl Backend for ProcessBackend {
                 failed_rows: u32::try_from(failed_rows).map_err(|_| malformed("call result"))?,
                 first_failure: value.get("first").filter(|f| !f.is_null()).map(udf_error_of),
             })
+        })
+    }
+
+    fn prepare_row(&self, function: &str) -> Reply<u32> {
+        let header = json!({ "op": "prepare", "function": function });
+        self.run(Some(function), Frame { header, buffers: Vec::new() }, |value, _| {
+            value.as_u64().and_then(|id| u32::try_from(id).ok()).ok_or_else(|| malformed("prepare result"))
+        })
+    }
+
+    fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
+        let header = json!({ "op": "call_row", "id": id, "null": on_error == ErrorPolicy::Null });
+        self.run(Some(function), Frame { header, buffers: vec![row.to_vec()] }, |value, mut buffers| {
+            let value_bytes = match (buffers.pop(), buffers.is_empty()) {
+                (Some(bytes), true) => bytes,
+                _ => return Err(malformed("row result")),
+            };
+            let failure = (!value.is_null()).then(|| udf_error_of(&value));
+            Ok(RowReply { value: value_bytes, failure })
         })
     }
 

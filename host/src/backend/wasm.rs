@@ -13,7 +13,8 @@
 //! checkout. Guest code runs through async wasmtime, driven on the caller's thread, with timers
 //! on one shared background runtime. That is what makes [`Limits::timeout`] hold for every kind
 //! of stall: a busy loop yields at each epoch tick (10 ms) and a host-blocking call such as
-//! `time.sleep` is a timer future, so `tokio::time::timeout` ends both. Memory growth beyond the
+//! `time.sleep` is a timer future; [`drive`] ends both at the deadline, arming a timer only for a
+//! call still running at its first yield (a short call costs no timer registration). Memory growth beyond the
 //! limit is refused by a `ResourceLimiter`. After a trap, timeout or memory exhaustion the
 //! instance is discarded; the next checkout makes a fresh one from the pre-initialized image and
 //! loads the same UDF files into it.
@@ -37,7 +38,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::pool::{Lease, Load, Pool, Pooled};
 use crate::backend::{
-    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, TableOutput,
+    AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
@@ -288,12 +289,46 @@ fn timers() -> Result<&'static tokio::runtime::Runtime> {
 }
 
 /// What a guest entry came to, before it is turned into a udfbox result.
-type Outcome<T> = std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
+type Outcome<T> = std::result::Result<wasmtime::Result<T>, Elapsed>;
+
+/// A guest entry ran past its time limit.
+#[derive(Debug)]
+struct Elapsed;
 
 /// Runs a guest future to completion on this thread, for at most `limit`.
-fn drive<F: Future>(limit: Duration, future: F) -> Result<std::result::Result<F::Output, tokio::time::error::Elapsed>> {
+fn drive<F: Future>(limit: Duration, future: F) -> Result<std::result::Result<F::Output, Elapsed>> {
     let _timers = timers()?.enter();
-    Ok(pollster::block_on(tokio::time::timeout(limit, future)))
+    let deadline = tokio::time::Instant::now() + limit;
+    Ok(pollster::block_on(Deadline { future: std::pin::pin!(future), deadline, timer: None }))
+}
+
+/// A future ended at `deadline`. Most guest calls finish in their first poll, so the timer
+/// (a registration in the shared timer runtime, microseconds per call) is armed only when the
+/// guest first yields: at an epoch tick of a long computation, or blocked in a host call such
+/// as `time.sleep`, which only a timer can end.
+struct Deadline<'a, F: Future> {
+    future: std::pin::Pin<&'a mut F>,
+    deadline: tokio::time::Instant,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F: Future> Future for Deadline<'_, F> {
+    type Output = std::result::Result<F::Output, Elapsed>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Poll::Ready(output) = this.future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        let deadline = this.deadline;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // The clock as well as the timer: a guest that yields at every tick keeps this polled.
+        if tokio::time::Instant::now() >= deadline || timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(Elapsed));
+        }
+        Poll::Pending
+    }
 }
 
 /// A pooled sandbox and what the pool knows about it.
@@ -716,6 +751,28 @@ impl Backend for WasmBackend {
             Err(e) => Err(e),
         };
         Reply { result, output: reply.output, fuel_used: reply.fuel_used }
+    }
+
+    fn prepare_row(&self, function: &str) -> Reply<u32> {
+        let timeout = self.limits.timeout;
+        self.guest_call(function, false, |runtime, store| drive(timeout, runtime.call_prepare(store, function)))
+    }
+
+    fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
+        let on_error = match on_error {
+            ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
+            ErrorPolicy::Null => wit::ErrorPolicy::Null,
+        };
+        let timeout = self.limits.timeout;
+        let reply = self.guest_call(function, true, |runtime, store| {
+            drive(timeout, runtime.call_call_row(store, id, row, on_error))
+        });
+        let Reply { result, mut output, fuel_used } = reply;
+        let result = result.map(|result| {
+            output.insert_str(0, &result.output);
+            RowReply { value: result.value, failure: result.failure.map(udf_error_of) }
+        });
+        Reply { result, output, fuel_used }
     }
 
     fn call_table(&self, function: &str, num_rows: usize, args: Vec<WireColumn>) -> Reply<TableOutput> {
