@@ -15,6 +15,8 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
+#[cfg(feature = "serve")]
+mod serve;
 mod sql;
 mod stdlib;
 mod tables;
