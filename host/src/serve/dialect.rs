@@ -355,3 +355,167 @@ pub fn rows_without_nulls(args: &[ArrayRef], num_rows: usize) -> Result<Option<(
     let taken = args.iter().map(|a| arrow::compute::take(a.as_ref(), &indices, None)).collect::<Result<Vec<_>, _>>()?;
     Ok(Some((taken, keep)))
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{BinaryArray, LargeBinaryArray, LargeStringArray, ListArray};
+    use arrow::datatypes::{Fields, Int32Type};
+
+    use super::*;
+    use crate::backend::FunctionInfo;
+    use crate::types::arrow_field;
+
+    /// A function as `FunctionSet` resolves it: `inputs` are (parameter, udfbox type).
+    fn function(name: &str, kind: &str, inputs: &[(&str, &str)], result: &str) -> Function {
+        let input_fields: Vec<Field> =
+            inputs.iter().map(|(param, ty)| arrow_field(ty).unwrap().with_name(*param)).collect();
+        let result_field = arrow_field(result).unwrap();
+        Function {
+            info: FunctionInfo {
+                name: name.into(),
+                kind: kind.into(),
+                func_type: "general".into(),
+                input_types: Some(inputs.iter().map(|(_, ty)| ty.to_string()).collect()),
+                result_type: result.into(),
+                deterministic: true,
+                input_names: inputs.iter().map(|(param, _)| param.to_string()).collect(),
+                dialect: "udfbox".into(),
+            },
+            result_type: result_field.data_type().clone(),
+            input_types: Some(
+                inputs.iter().map(|(_, ty)| (ty.to_string(), arrow_field(ty).unwrap().data_type().clone())).collect(),
+            ),
+            input_fields: Some(input_fields),
+            result_field,
+        }
+    }
+
+    fn extension(field: &Field) -> Option<&str> {
+        field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str)
+    }
+
+    #[test]
+    fn risingwave_schemas() {
+        let f = function("price", "scalar", &[("amount", "NUMERIC"), ("doc", "JSON"), ("n", "INT NOT NULL")], "JSON");
+        let signature = Signature::new(Dialect::Risingwave, &f).unwrap();
+        let schema = signature.flight_schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["amount", "doc", "n", "price"]);
+        assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(extension(schema.field(0)), Some("arrowudf.decimal"));
+        assert_eq!(extension(schema.field(1)), Some("arrowudf.json"));
+        assert!(schema.field(1).metadata().get(LOGICAL_TYPE_KEY).is_none());
+        assert!(!schema.field(2).is_nullable());
+        assert_eq!(extension(schema.field(3)), Some("arrowudf.json"));
+        assert_eq!(signature.total_records(), 3);
+        assert_eq!(schema.metadata()[INPUT_COUNT_KEY], "3");
+        let errors = signature.output_schema(true);
+        assert_eq!(errors.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["price", "error"]);
+
+        let one = function("series", "table", &[("n", "INT")], "ROW<`f0` INT>");
+        let output = Signature::new(Dialect::Risingwave, &one).unwrap().output;
+        assert_eq!(output.field(0), &Field::new("row", DataType::Int32, true));
+        assert_eq!(output.field(1), &Field::new("series", DataType::Int32, true));
+        let two = function("pairs", "table", &[("n", "INT")], "ROW<`f0` INT, `f1` NUMERIC>");
+        let output = Signature::new(Dialect::Risingwave, &two).unwrap().output;
+        let DataType::Struct(columns) = output.field(1).data_type() else { panic!("{output:?}") };
+        assert_eq!(columns.iter().map(|c| c.name().as_str()).collect::<Vec<_>>(), ["", ""]);
+        assert_eq!(extension(&columns[1]), Some("arrowudf.decimal"));
+    }
+
+    #[test]
+    fn databend_schemas() {
+        let f = function(
+            "tag",
+            "scalar",
+            &[("doc", "JSON"), ("names", "ARRAY<STRING NOT NULL>"), ("pair", "ROW<`a` INT, `b` BYTES>")],
+            "STRING NOT NULL",
+        );
+        let signature = Signature::new(Dialect::Databend, &f).unwrap();
+        let schema = signature.flight_schema();
+        let doc = schema.field(0);
+        assert_eq!((doc.name().as_str(), doc.data_type()), ("doc", &DataType::LargeBinary));
+        assert_eq!(doc.metadata().get(DATABEND_EXTENSION_KEY).map(String::as_str), Some("Variant"));
+        let item = Arc::new(Field::new("item", DataType::LargeUtf8, false));
+        assert_eq!(schema.field(1).data_type(), &DataType::List(item));
+        let tuple =
+            Fields::from(vec![Field::new("", DataType::Int32, true), Field::new("", DataType::LargeBinary, true)]);
+        assert_eq!(schema.field(2).data_type(), &DataType::Struct(tuple));
+        assert_eq!(schema.field(3), &Field::new("output", DataType::LargeUtf8, false));
+        assert_eq!(signature.total_records(), 4);
+        assert_eq!(schema.metadata()[INPUT_COUNT_KEY], "3");
+        assert!(signature.output_with_errors.is_none());
+
+        let table = function("split", "table", &[("s", "STRING")], "ROW<`word` STRING, `len` INT>");
+        let output = Signature::new(Dialect::Databend, &table).unwrap().output;
+        let columns: Vec<(&str, &DataType)> =
+            output.fields().iter().map(|f| (f.name().as_str(), f.data_type())).collect();
+        assert_eq!(columns, [("word", &DataType::LargeUtf8), ("len", &DataType::Int32)]);
+    }
+
+    #[test]
+    fn what_cannot_be_served_says_why() {
+        let mut f = function("avg", "aggregate", &[("x", "INT")], "INT");
+        let error = Signature::new(Dialect::Risingwave, &f).unwrap_err().to_string();
+        assert!(error.contains("aggregate function"), "{error}");
+        f.info.kind = "scalar".into();
+        f.input_fields = None;
+        let error = Signature::new(Dialect::Risingwave, &f).unwrap_err().to_string();
+        assert!(error.contains("declares no input types"), "{error}");
+    }
+
+    #[test]
+    fn result_batches() {
+        let f = function("doc", "scalar", &[("s", "STRING")], "JSON");
+        let values: ArrayRef = Arc::new(StringArray::from(vec![Some("[1]"), None]));
+        let databend = Signature::new(Dialect::Databend, &f).unwrap().scalar_batch(&values, None).unwrap();
+        let expected = LargeBinaryArray::from(vec![Some(b"[1]".as_ref()), None]);
+        assert_eq!(databend.column(0).as_ref(), &expected as &dyn Array);
+        assert_eq!(databend.schema().field(0).metadata()[DATABEND_EXTENSION_KEY], "Variant");
+
+        let risingwave = Signature::new(Dialect::Risingwave, &f).unwrap();
+        let errors = StringArray::from(vec![None, Some("ValueError: bad")]);
+        let batch = risingwave.scalar_batch(&values, Some(errors.clone())).unwrap();
+        assert_eq!(batch.column(0).as_ref(), values.as_ref());
+        assert_eq!(batch.column(1).as_ref(), &errors as &dyn Array);
+        assert!(Signature::new(Dialect::Databend, &f).unwrap().scalar_batch(&values, Some(errors)).is_err());
+
+        let table = function("split", "table", &[("s", "STRING")], "ROW<`word` STRING, `len` INT>");
+        let fields =
+            Fields::from(vec![Field::new("f0", DataType::Utf8, true), Field::new("f1", DataType::Int32, true)]);
+        let words: ArrayRef = Arc::new(StringArray::from(vec!["a", "bc"]));
+        let lens: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
+        let rows = StructArray::new(fields, vec![words, lens.clone()], None);
+        let sources = Int32Array::from(vec![0, 3]);
+        let batch = Signature::new(Dialect::Risingwave, &table).unwrap().table_batch(&sources, &rows).unwrap();
+        assert_eq!(batch.column(0).as_ref(), &sources as &dyn Array);
+        let value = batch.column(1).as_any().downcast_ref::<StructArray>().unwrap();
+        assert_eq!(value.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["", ""]);
+        let batch = Signature::new(Dialect::Databend, &table).unwrap().table_batch(&sources, &rows).unwrap();
+        assert_eq!(batch.column(0).as_ref(), &LargeStringArray::from(vec!["a", "bc"]) as &dyn Array);
+        assert_eq!(batch.column(1).as_ref(), lens.as_ref());
+    }
+
+    #[test]
+    fn null_rows_are_left_out_with_their_indexes() {
+        let a: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None, Some(3), Some(4)]));
+        let b: ArrayRef = Arc::new(BinaryArray::from(vec![Some(b"x".as_ref()), Some(b"y"), Some(b"z"), None]));
+        let (kept, index) = rows_without_nulls(&[a.clone(), b], 4).unwrap().unwrap();
+        assert_eq!(index, [0, 2]);
+        assert_eq!(kept[0].as_ref(), &Int32Array::from(vec![1, 3]) as &dyn Array);
+        let full: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]));
+        assert!(rows_without_nulls(&[full], 1).unwrap().is_none());
+    }
+
+    #[test]
+    fn builtins() {
+        let healthy = Builtin::Healthy.call(&[], 3).unwrap();
+        assert_eq!(healthy.as_ref(), &Int32Array::from(vec![1, 1, 1]) as &dyn Array);
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("ping"), None]));
+        let echo = Builtin::Echo.call(&[text], 2).unwrap();
+        assert_eq!(echo.as_ref(), &LargeStringArray::from(vec![Some("ping"), None]) as &dyn Array);
+        assert!(Builtin::Echo.call(&[], 1).unwrap_err().to_string().contains("takes 1 argument, got 0"));
+        let signature = Signature::builtin(Builtin::Echo);
+        assert_eq!(signature.flight_schema().fields().len(), 2);
+    }
+}
