@@ -72,7 +72,13 @@ impl Exchange {
                     if batch.num_columns() == 1 { "" } else { "s" },
                 )));
             }
-            for output in self.call(batch).await? {
+            // A client that hangs up mid-call frees its place in flight at once (the blocking
+            // call itself runs to its end, holding its sandbox).
+            let outputs = tokio::select! {
+                outputs = self.call(batch) => outputs?,
+                () = results.closed() => return Ok(()),
+            };
+            for output in outputs {
                 if results.send(Ok(output)).await.is_err() {
                     return Ok(()); // the client hung up
                 }
