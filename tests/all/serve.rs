@@ -689,7 +689,7 @@ async fn calls_beyond_the_bounds_get_resource_exhausted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_health_endpoints() {
-    let (_dir, server) = serve_gcd(&["--metrics-listen", "127.0.0.1:0"]);
+    let (_dir, server) = serve_gcd(&["--metrics-listen", "127.0.0.1:0", "--fuel", "100000000000"]);
     let mut client = server.client(None).await;
     call(&mut client, "gcd", vec![("a", ints(&[Some(4), Some(6)])), ("b", ints(&[Some(2), Some(3)]))]).await.unwrap();
     call(&mut client, "gcd", vec![("a", ints(&[Some(4)])), ("b", ints(&[Some(2)]))]).await.unwrap();
@@ -710,6 +710,9 @@ async fn metrics_and_health_endpoints() {
         assert!(body.lines().any(|l| l == line), "no '{line}' in:\n{body}");
     }
     assert!(body.contains("udfbox_serve_call_duration_seconds_bucket{"), "{body}");
+    let fuel =
+        body.lines().find_map(|l| l.strip_prefix("udfbox_serve_fuel_used_total{tenant=\"default\",function=\"gcd\"} "));
+    assert!(fuel.is_some_and(|units| units.parse::<u64>().unwrap() > 0), "{body}");
     let (status, body) = server.http_get("/health");
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, "ok\n");
