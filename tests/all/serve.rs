@@ -30,11 +30,13 @@ struct Serve {
 }
 
 impl Serve {
-    /// Starts `udfbox serve --listen 127.0.0.1:0 ARGS` and reads its address from stdout.
+    /// Starts `udfbox serve --listen 127.0.0.1:0 ARGS` (unless ARGS say where) and reads its
+    /// address from stdout.
     fn start(args: &[&str]) -> Serve {
+        let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_udfbox"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen)
             .args(args)
             .current_dir(repo_root())
             .stdin(Stdio::null())
@@ -75,7 +77,11 @@ impl Serve {
     }
 
     async fn client(&self, token: Option<&str>) -> FlightClient {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+        self.client_at(self.addr, token).await
+    }
+
+    async fn client_at(&self, addr: SocketAddr, token: Option<&str>) -> FlightClient {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
@@ -780,6 +786,18 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![42]) as &dyn Array);
     assert_eq!(server.wait(), Some(0), "stderr:\n{}", server.stderr());
     assert_no_panic(&server.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localhost_is_both_loopback_families() {
+    let (_dir, server) = serve_gcd(&["--listen", "localhost:0"]);
+    assert!(server.addr.ip().is_loopback() && server.addr.is_ipv4(), "{}", server.addr);
+    let v6 = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), server.addr.port());
+    for addr in [server.addr, v6] {
+        let mut client = server.client_at(addr, None).await;
+        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9)])), ("b", ints(&[Some(6)]))]).await.unwrap();
+        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![3]) as &dyn Array, "{addr}");
+    }
 }
 
 #[test]
