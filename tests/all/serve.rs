@@ -674,13 +674,14 @@ fn waiting_server(dir: &Path, extra: &[&str]) -> Serve {
     Serve::start(&args)
 }
 
-/// Starts a `wait_for_release` call and returns once the server has it (its calls counter).
+/// Starts a server's first `wait_for_release` call and returns once the server has it (its
+/// calls counter).
 async fn start_waiting_call(server: &Serve) -> tokio::task::JoinHandle<Result<RecordBatch, tonic::Status>> {
     let mut client = server.client(None).await;
     let task = tokio::spawn(async move { call(&mut client, "wait_for_release", vec![("x", ints(&[Some(41)]))]).await });
     let counted = "udfbox_serve_calls_total{tenant=\"default\",function=\"wait_for_release\"} 1";
     eventually("the call's arrival", server, || async {
-        server.http_get("/metrics").1.contains(counted).then_some(())
+        server.http_get("/metrics").1.lines().any(|l| l == counted).then_some(())
     })
     .await;
     task
@@ -786,6 +787,26 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![42]) as &dyn Array);
     assert_eq!(server.wait(), Some(0), "stderr:\n{}", server.stderr());
     assert_no_panic(&server.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deadlines_end_calls_and_shutdowns_that_take_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = waiting_server(dir.path(), &["--call-timeout", "200ms"]);
+    let mut client = server.client(None).await;
+    let status = call(&mut client, "wait_for_release", vec![("x", ints(&[Some(1)]))]).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("call timeout"), "{status:?}");
+
+    // At shutdown, a call still running after the grace period is cut and the server exits
+    // (its sandbox still busy: the process does not wait for it).
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = waiting_server(dir.path(), &["--grace-period", "200ms", "--metrics-listen", "127.0.0.1:0"]);
+    let stuck = start_waiting_call(&server).await;
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(), Some(0), "stderr:\n{}", server.stderr());
+    assert!(stuck.await.unwrap().is_err());
+    assert!(server.stderr().contains("grace period over: ending 1 call(s) still in flight"), "{}", server.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread")]
