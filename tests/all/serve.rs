@@ -650,6 +650,14 @@ async fn malformed_requests_get_statuses() {
     messages[0] = named(messages[0].clone());
     messages[1].data_body = messages[1].data_body.slice(..messages[1].data_body.len() / 2);
     assert_eq!(send(messages).await, Err(Code::InvalidArgument), "{}", server.stderr());
+    // pyarrow's clients name the function in a first message of its own, without data.
+    let mut messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
+        .build(futures::stream::iter([Ok(batch(vec![("a", ints(&[Some(8)])), ("b", ints(&[Some(12)]))]))]))
+        .try_collect()
+        .await
+        .unwrap();
+    messages.insert(0, named(FlightData::new()));
+    assert_eq!(send(messages).await, Ok(()));
     // No descriptor, no messages.
     let unnamed: Vec<FlightData> = FlightDataEncoderBuilder::new()
         .build(futures::stream::iter([Ok(batch(vec![("a", ints(&[Some(1)]))]))]))

@@ -219,7 +219,9 @@ impl FlightService for FlightServer {
         let served = lookup(&tenant, first.flight_descriptor.as_ref())?;
         let labels = Metrics::of(&tenant, &served);
         let schema = served.signature.output_schema(served.error_column());
-        let messages = stream::once(async move { Ok(first) }).chain(input.map_err(FlightError::from));
+        let messages = stream::once(async move { Ok(first) })
+            .chain(input.map_err(FlightError::from))
+            .try_filter(|m| std::future::ready(!m.data_header.is_empty()));
         let batches =
             FlightRecordBatchStream::new_from_flight_data(messages.and_then(|data| async move { checked(data) }));
 
