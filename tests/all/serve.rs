@@ -265,10 +265,7 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     assert_eq!(versions.iter().map(|v| v.to_vec()).collect::<Vec<_>>(), [vec![2u8]]);
 
     let infos = list(&mut client).await.unwrap();
-    assert_eq!(
-        names(&infos),
-        ["builtin_echo", "builtin_healthy", "gcd", "half", "inverse", "keys", "pairs", "series", "shout"]
-    );
+    assert_eq!(names(&infos), ["gcd", "half", "inverse", "keys", "pairs", "series", "shout"]);
 
     // get_flight_info: inputs named after the parameters, then the output named after the
     // function; total_records = number of inputs.
@@ -873,7 +870,7 @@ async fn the_bundled_examples_as_scripts_serve_serves_them() {
     // Databend, with the example tenant's token: its own gcd (skip_null) and VARIANT.
     let mut databend = server.client(Some("databend-example")).await;
     let listed = names(&list(&mut databend).await.unwrap());
-    for name in ["gcd", "json_access", "squares", "builtin_healthy", "builtin_echo"] {
+    for name in ["gcd", "json_access", "squares"] {
         assert!(listed.contains(&name.to_string()), "{name} not in {listed:?}");
     }
     let result = call(&mut databend, "gcd", vec![("x", ints(&[Some(12), None])), ("y", ints(&[Some(8), Some(1)]))])
