@@ -826,6 +826,20 @@ async fn localhost_is_both_loopback_families() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn native_and_process_mode_serve_the_same() {
+    for mode in ["native", "process"] {
+        let (_dir, server) = serve_gcd(&["--mode", mode]);
+        let mut client = server.client(None).await;
+        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9), None])), ("b", ints(&[Some(6), Some(1)]))])
+            .await
+            .unwrap();
+        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(3), None]) as &dyn Array, "{mode}");
+        let status = call(&mut client, "inverse", vec![("x", ints(&[Some(0)]))]).await.unwrap_err();
+        assert!(status.message().contains("ZeroDivisionError"), "{mode}: {status:?}");
+    }
+}
+
 #[test]
 fn serve_needs_something_to_serve() {
     let (code, _, stderr) = crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0"]);
