@@ -554,6 +554,14 @@ async fn tenants_tokens_isolation_and_hot_reload() {
     calls_f(&mut beta, 7).await.unwrap();
     assert!(!names(&list(&mut beta).await.unwrap()).contains(&"only_beta".to_string()));
 
+    // A token names one tenant: a new one claiming alpha's is refused.
+    tenant(&root, "copycat", "alpha-token", "", &scaled(9));
+    let report: Vec<_> = admin.do_action(Action::new("reload", "")).await.unwrap().try_collect().await.unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report[0]).unwrap();
+    assert_eq!(report["failed"]["copycat"], "tenant 'alpha' has the same token", "{report}");
+    calls_f(&mut alpha, 2).await.unwrap();
+    std::fs::remove_dir_all(root.join("copycat")).unwrap();
+
     // A tenant that fails to load keeps its previous version and is reported.
     write(&root.join("beta"), "f.py", "def broken(:\n");
     let report: Vec<_> = admin.do_action(Action::new("reload", "")).await.unwrap().try_collect().await.unwrap();

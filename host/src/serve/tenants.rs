@@ -232,16 +232,11 @@ pub struct ReloadReport {
 impl Source {
     /// Reads and builds every tenant; any failure is an error (a server starts complete).
     pub fn load(&self) -> Result<Registry> {
-        let (specs, failed) = self.scan()?;
-        if let Some((id, error)) = failed.into_iter().next() {
-            return Err(Error::Invalid(format!("tenant '{id}': {error}")));
+        let (registry, report) = self.reload(&Registry::default())?;
+        match report.failed.into_iter().next() {
+            Some((id, error)) => Err(Error::Invalid(format!("tenant '{id}': {error}"))),
+            None => Ok(registry),
         }
-        let mut tenants = BTreeMap::new();
-        for (spec, built) in build_all(specs) {
-            let tenant = built.map_err(|e| Error::Invalid(format!("tenant '{}': {e}", spec.id)))?;
-            tenants.insert(spec.id.clone(), Arc::new(tenant));
-        }
-        Ok(Registry::new(tenants))
     }
 
     /// Re-reads the tenants: changed ones are rebuilt, removed ones dropped, and one that fails
@@ -283,18 +278,26 @@ impl Source {
                 report.removed.push(id.clone());
             }
         }
-        // A token names one tenant: a later one claiming a taken token is refused.
-        let mut seen: HashMap<TokenHash, String> = HashMap::new();
+        // A token names one tenant. Where two claim one, the tenant that held it keeps it (else
+        // the first by name) and the other is refused, keeping its previous version if any.
+        let mut claims: Vec<(bool, &String, TokenHash)> = tenants
+            .iter()
+            .filter_map(|(id, tenant)| {
+                let held = current.tenants.get(id).is_some_and(|live| live.token == tenant.token);
+                tenant.token.map(|hash| (!held, id, hash))
+            })
+            .collect();
+        claims.sort();
+        let mut owners: HashMap<TokenHash, String> = HashMap::new();
         let mut clashes = Vec::new();
-        for (id, tenant) in &tenants {
-            if let Some(hash) = tenant.token {
-                if let Some(owner) = seen.insert(hash, id.clone()) {
-                    clashes.push((id.clone(), owner));
-                }
+        for (_, id, hash) in claims {
+            match owners.get(&hash) {
+                Some(owner) => clashes.push((id.clone(), owner.clone())),
+                None => drop(owners.insert(hash, id.clone())),
             }
         }
         for (id, owner) in clashes {
-            failed.insert(id.clone(), format!("its token is tenant '{owner}''s"));
+            failed.insert(id.clone(), format!("tenant '{owner}' has the same token"));
             match current.tenants.get(&id) {
                 Some(live) => drop(tenants.insert(id.clone(), live.clone())),
                 None => drop(tenants.remove(&id)),
