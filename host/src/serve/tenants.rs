@@ -318,6 +318,9 @@ impl Source {
             for path in &self.open_files {
                 hash_file(&mut hasher, path)?;
             }
+            if let Some(deps) = &self.base.deps {
+                hash_tree(&mut hasher, deps, deps, &mut 0)?;
+            }
             let mut options = self.base.clone();
             options.tenant = Some(OPEN_TENANT.into());
             options.on_error = ErrorPolicy::Fail;
@@ -414,8 +417,7 @@ impl Source {
             hash_file(&mut hasher, path)?;
         }
         if options.deps.is_some() {
-            let mut count = 0;
-            hash_tree(&mut hasher, &deps, &deps, &mut count)?;
+            hash_tree(&mut hasher, &deps, &deps, &mut 0)?;
         }
         Ok(Spec {
             id: id.to_string(),
