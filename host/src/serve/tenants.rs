@@ -456,8 +456,14 @@ fn build_all(specs: Vec<Spec>) -> Vec<(Spec, Result<Tenant>)> {
 
 fn build(spec: &Spec) -> Result<Tenant> {
     let mut set = FunctionSet::new(spec.options.clone())?;
+    // Tracebacks reach the tenant's clients: they name the file, not where the server keeps it
+    // (unless two files share a name).
+    let short = |path: &Path| path.file_name().map(|n| n.to_string_lossy().into_owned());
     for path in &spec.files {
-        set.load_file(path)?;
+        let source = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
+        let name = short(path).filter(|n| spec.files.iter().filter(|p| short(p).as_ref() == Some(n)).count() == 1);
+        let name = name.unwrap_or_else(|| path.display().to_string());
+        set.load_source(&name, source.strip_prefix('\u{feff}').unwrap_or(&source))?;
     }
     let mut functions = BTreeMap::new();
     for function in set.functions() {
