@@ -848,10 +848,24 @@ async fn native_and_process_mode_serve_the_same() {
 }
 
 #[test]
-fn serve_needs_something_to_serve() {
+fn bad_setups_are_refused_with_clear_errors() {
     let (code, _, stderr) = crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to serve"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tenants");
+    for (toml, error) in [
+        ("on_error = 'null'", "token_sha256 is required"),
+        ("token_sha256 = 'abc'", "token_sha256 must be 64 hex digits"),
+        ("token_sha256 = '00'\nsurprise = 1", "unknown field `surprise`"),
+    ] {
+        write(&root.join("acme"), "tenant.toml", toml);
+        let (code, _, stderr) =
+            crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0", "--tenants", root.to_str().unwrap()]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("tenant 'acme'") && stderr.contains(error), "{toml}: {stderr}");
+        assert_no_panic(&stderr);
+    }
 }
 
 /// What `scripts/serve` serves: the bundled arrow-udf and PyFlink files to anyone, the
