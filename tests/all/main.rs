@@ -17,6 +17,8 @@ mod metrics;
 mod policy;
 mod process;
 mod rows;
+#[cfg(feature = "serve")]
+mod serve;
 mod sql;
 mod stdlib;
 mod stream;

@@ -739,7 +739,7 @@ impl FunctionSet {
 }
 
 /// Errors the `null` policy turns into NULLs: the function failed, not the request.
-fn nullable(error: &Error) -> bool {
+pub(crate) fn nullable(error: &Error) -> bool {
     match error {
         Error::Udf(e) => matches!(e.kind, UdfErrorKind::Exception | UdfErrorKind::BadResult),
         Error::Timeout { .. }
