@@ -321,6 +321,23 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     assert_eq!(all.column(1).as_ref(), &Int32Array::from(vec![0, 1, 0, 1, 2]) as &dyn Array);
     let results = exchange(&mut client, "series", vec![batch(vec![("n", ints(&[Some(2500)]))])]).await.unwrap();
     assert_eq!(results.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [1024, 1024, 452]);
+    // One logical input split over several messages (RisingWave's encoder splits at 2 MiB):
+    // `row` counts the exchange's rows, not each message's.
+    let nullable = Arc::new(Schema::new(vec![arrow::datatypes::Field::new("n", DataType::Int32, true)]));
+    let split = [ints(&[Some(1), Some(2)]), ints(&[None, Some(1)])]
+        .map(|column| RecordBatch::try_new(nullable.clone(), vec![column]).unwrap())
+        .to_vec();
+    let results = exchange(&mut client, "series", split).await.unwrap();
+    let all = arrow::compute::concat_batches(&results[0].schema(), &results).unwrap();
+    assert_eq!(all.column(0).as_ref(), &Int32Array::from(vec![0, 1, 1, 3]) as &dyn Array);
+    assert_eq!(all.column(1).as_ref(), &Int32Array::from(vec![0, 0, 1, 0]) as &dyn Array);
+    // A batch's row count is the peer's claim: a zero-column batch costs a few bytes whatever
+    // it claims, so claims beyond the bound are refused before any row is made.
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(1 << 30));
+    let huge = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).unwrap();
+    let status = exchange(&mut client, "builtin_healthy", vec![huge]).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("at most"), "{status:?}");
     let results = exchange(&mut client, "pairs", vec![batch(vec![("n", ints(&[Some(3)]))])]).await.unwrap();
     let value = results[0].column(1).as_any().downcast_ref::<StructArray>().unwrap();
     assert_eq!(value.column(1).as_ref(), &StringArray::from(vec!["", "x", "xx"]) as &dyn Array);

@@ -27,6 +27,12 @@ use crate::error::{Error, Result, UdfErrorKind};
 /// Rows per result batch of a table function (arrow-udf's server sends 1,024).
 pub const TABLE_CHUNK_ROWS: usize = 1024;
 
+/// The most rows one argument batch may claim. A batch's row count comes from the peer's IPC
+/// header, and columns without buffers (none at all, or NULL-typed) let ~200 bytes claim 2^40
+/// rows; every per-row allocation after that would follow the claim. Engines send far fewer
+/// (Databend 65,536 per batch; RisingWave one chunk, 1,024 by default).
+pub const MAX_BATCH_ROWS: usize = 1 << 20;
+
 pub(super) struct Exchange {
     pub state: Arc<State>,
     pub tenant: Arc<Tenant>,
@@ -60,8 +66,18 @@ impl Exchange {
     }
 
     async fn pump(&self, mut input: FlightRecordBatchStream, results: &Results) -> Result<(), Status> {
+        // Rows of this exchange before the current message: a client's encoder may split one
+        // logical batch over several messages (RisingWave's splits at 2 MiB), and a table
+        // function's `row` column indexes the rows the client sent, not those of one message.
+        let mut first_row = 0usize;
         while let Some(batch) = input.next().await {
             let batch = batch.map_err(input_error)?;
+            if batch.num_rows() > MAX_BATCH_ROWS {
+                return Err(Status::invalid_argument(format!(
+                    "a batch may hold at most {MAX_BATCH_ROWS} rows, this one claims {}",
+                    batch.num_rows()
+                )));
+            }
             let expected = self.served.signature.inputs.len();
             if batch.num_columns() != expected {
                 return Err(Status::invalid_argument(format!(
@@ -74,8 +90,9 @@ impl Exchange {
             }
             // A client that hangs up mid-call frees its place in flight at once (the blocking
             // call itself runs to its end, holding its sandbox).
+            let num_rows = batch.num_rows();
             let outputs = tokio::select! {
-                outputs = self.call(batch) => outputs?,
+                outputs = self.call(batch, first_row) => outputs?,
                 () = results.closed() => return Ok(()),
             };
             for output in outputs {
@@ -83,12 +100,13 @@ impl Exchange {
                     return Ok(()); // the client hung up
                 }
             }
+            first_row = first_row.saturating_add(num_rows);
         }
         Ok(())
     }
 
     /// One batch through the function: its result batches.
-    async fn call(&self, batch: RecordBatch) -> Result<Vec<RecordBatch>, Status> {
+    async fn call(&self, batch: RecordBatch, first_row: usize) -> Result<Vec<RecordBatch>, Status> {
         let metrics = &self.state.metrics;
         let num_rows = batch.num_rows();
         metrics.calls.get_or_create(&self.labels).inc();
@@ -105,7 +123,7 @@ impl Exchange {
                 let args = batch.columns().to_vec();
                 let joined = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    call_udf(tenant.set(), &served, args, num_rows)
+                    call_udf(tenant.set(), &served, args, num_rows, first_row)
                 })
                 .await;
                 let fuel = self.tenant.fuel_delta(&self.labels.function);
@@ -153,7 +171,14 @@ fn input_error(error: FlightError) -> Status {
 }
 
 /// Calls a UDF over one batch (blocking): its result batches in the function's dialect.
-fn call_udf(set: &FunctionSet, served: &Served, args: Vec<ArrayRef>, num_rows: usize) -> Result<Vec<RecordBatch>> {
+/// `first_row` is the index, within the exchange, of the batch's first row.
+fn call_udf(
+    set: &FunctionSet,
+    served: &Served,
+    args: Vec<ArrayRef>,
+    num_rows: usize,
+    first_row: usize,
+) -> Result<Vec<RecordBatch>> {
     let signature = &served.signature;
     let name = &signature.name;
     match signature.kind {
@@ -171,6 +196,13 @@ fn call_udf(set: &FunctionSet, served: &Served, args: Vec<ArrayRef>, num_rows: u
                     (sources, rows)
                 }
                 None => set.call_table(name, &args, num_rows)?,
+            };
+            let sources = if first_row == 0 {
+                sources
+            } else {
+                let offset = i32::try_from(first_row)
+                    .map_err(|_| Error::Invalid("an exchange may carry at most 2^31 rows".to_string()))?;
+                sources.values().iter().map(|&row| row + offset).collect::<Int32Array>()
             };
             let batch = signature.table_batch(&sources, &rows)?;
             Ok((0..batch.num_rows())

@@ -207,18 +207,20 @@ impl FlightService for FlightServer {
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         let tenant = self.tenant(&request)?;
         let state = self.state.clone();
-        let in_flight = state.in_flight.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "the server has {} calls in flight (--max-in-flight); try again later",
-                state.limits.max_in_flight
-            ))
-        })?;
         let mut input = request.into_inner();
         // The first message names the function (and carries the schema).
         let first = tokio::time::timeout(state.limits.call_timeout, input.message())
             .await
             .map_err(|_| Status::deadline_exceeded("no data within the call timeout"))??
             .ok_or_else(|| Status::invalid_argument("empty exchange: the first message must name a function"))?;
+        // A place in flight is taken once the call has named its function: an idle connection
+        // that sends nothing must not hold one of the places every tenant shares.
+        let in_flight = state.in_flight.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "the server has {} calls in flight (--max-in-flight); try again later",
+                state.limits.max_in_flight
+            ))
+        })?;
         let served = lookup(&tenant, first.flight_descriptor.as_ref())?;
         let labels = Metrics::of(&tenant, &served);
         let schema = served.signature.output_schema(served.error_column());
