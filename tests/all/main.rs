@@ -5,16 +5,24 @@ mod adversarial;
 mod aggregates;
 mod cli;
 mod config;
+#[cfg(feature = "serve")]
+mod databend;
 mod datatypes;
 mod deps;
 mod docs;
 mod errors;
 mod examples;
+#[cfg(feature = "serve")]
+mod flight;
 mod forms;
 mod harness;
 mod metrics;
 mod policy;
 mod process;
+#[cfg(feature = "serve")]
+mod risingwave;
+#[cfg(feature = "serve")]
+mod serve_load;
 mod sql;
 mod stdlib;
 mod tables;

@@ -1,0 +1,43 @@
+//! Databend's side of `udfbox serve`: `tests/clients/databend_client.py` (pyarrow.flight from the
+//! project's venv, and databend-udf's own `UDFClient`) sends what Databend's query engine sends
+//! (see that script) to `udfbox serve` on the unchanged databend-udf example file, with
+//! databend-udf's own server (PyPI) on the same file as the reference for schemas and values.
+
+use crate::flight::{run_client, Server};
+use crate::harness::repo_root;
+
+const EXAMPLE: &str = "udfs/databend_udf_example.py";
+
+/// Runs the client's `cases` against a fresh `udfbox serve` and reference server.
+fn run(cases: &[&str]) {
+    let udfbox = Server::udfbox(&["--udf", EXAMPLE]);
+    let reference = Server::reference("databend-udf", &repo_root().join(EXAMPLE));
+    let mut args = vec![udfbox.addr.as_str(), reference.addr.as_str(), EXAMPLE];
+    args.extend(cases);
+    let output = run_client("databend_client.py", &args)
+        .unwrap_or_else(|failure| panic!("{failure}\nudfbox serve's log:\n{}", udfbox.log()));
+    print!("{output}");
+    for case in cases {
+        assert!(output.contains(&format!("ok {case}\n")), "case {case} did not finish:\n{output}\n{}", udfbox.log());
+    }
+}
+
+#[test]
+fn health_checks_builtin_healthy_and_builtin_echo() {
+    run(&["health"]);
+}
+
+#[test]
+fn input_count_and_result_field_match_databend_udf() {
+    run(&["schemas"]);
+}
+
+#[test]
+fn large_types_variant_and_decimal128_as_databend_sends_them() {
+    run(&["types"]);
+}
+
+#[test]
+fn slices_of_65536_rows_and_concurrent_exchanges() {
+    run(&["slices", "concurrent"]);
+}
