@@ -41,3 +41,38 @@ fn large_types_variant_and_decimal128_as_databend_sends_them() {
 fn slices_of_65536_rows_and_concurrent_exchanges() {
     run(&["slices", "concurrent"]);
 }
+
+/// Databend itself: the embedded engine from PyPI (`databend==1.2.453`, which `scripts/bootstrap`
+/// installs where its wheels exist: CPython 3.11 and 3.12) runs `CREATE FUNCTION ... ADDRESS`
+/// and queries through `udfbox serve`, slicing 200,000 rows into its own exchanges.
+#[test]
+fn databend_query_engine_calls_udfbox_serve() {
+    let python = crate::flight::python();
+    let version = std::process::Command::new(&python)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .expect("run python");
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    if !["3.11", "3.12"].contains(&version.as_str()) {
+        println!("skipped: databend 1.2.453 has no wheel for CPython {version}");
+        return;
+    }
+    let udfbox = Server::udfbox(&["--udf", EXAMPLE]);
+    let scratch = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(&python)
+        .arg(repo_root().join("tests/clients/databend_engine.py"))
+        .arg(&udfbox.addr)
+        .current_dir(scratch.path())
+        .output()
+        .expect("run databend_engine.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    assert!(
+        output.status.success(),
+        "databend_engine.py failed ({}):\n{stdout}\n{}\nudfbox serve's log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        udfbox.log()
+    );
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 4, "{stdout}");
+}

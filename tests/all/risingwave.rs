@@ -109,10 +109,7 @@ async fn scalar_decimal_and_json_calls() {
     let output = client.call("decimal_add", &input).await.unwrap_or_else(|e| panic!("decimal_add: {e}"));
     assert_eq!(extension(output.schema().field(0)), Some("arrowudf.decimal"));
     // Exact decimal arithmetic (22 digits: beyond a double); NULL in, NULL out.
-    assert_eq!(
-        strings(output.column(0)),
-        [Some("0.3".to_string()), Some("12345678901234567890.75".to_string()), None]
-    );
+    assert_eq!(strings(output.column(0)), [Some("0.3".to_string()), Some("12345678901234567890.75".to_string()), None]);
 
     let json = client.get("json_array_access").await.unwrap();
     let input = arguments(
