@@ -271,7 +271,8 @@ class Runtime:
 
     def load(self, filename, source, params):
         """Runs a UDF file and registers its UDF objects; returns one info tuple per function:
-        ``(name, kind, func_type, input_types or None, result_type, deterministic)``."""
+        ``(name, kind, func_type, input_types or None, result_type, deterministic, input_names,
+        dialect)``."""
         if not self._reseeded:
             # The sandbox starts from a snapshot taken at build time: without this every instance
             # would replay the same "random" numbers.
@@ -348,7 +349,8 @@ class Runtime:
             self._origins[name] = filename
             infos.append((name, obj.kind, obj.func_type,
                           None if obj.input_types is None else [str(t) for t in obj.input_types],
-                          str(obj.result_type), obj.deterministic))
+                          str(obj.result_type), obj.deterministic, [str(n) for n in obj.input_names],
+                          str(obj.dialect)))
         return infos
 
     # -- calling -----------------------------------------------------------------------------

@@ -106,6 +106,32 @@ def _overrides(instance, base, method):
     return callable(defined) and defined is not getattr(base, method, None)
 
 
+def _input_names(func, count, skip=0):
+    """The Python parameter names of a function's data arguments, in order: the positional
+    parameters of ``func`` after the first ``skip`` (an aggregate's accumulator), then ``arg<i>``
+    for those only ``*args`` takes. With ``count`` (declared inputs) exactly that many; without,
+    as many as are named."""
+    names = []
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except Exception:  # a builtin without a signature, a hostile __signature__ ...
+        parameters = []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    for parameter in parameters[skip:]:
+        if parameter.kind not in positional:
+            break
+        names.append(parameter.name)
+    if count is None:
+        return names
+    names = names[:count]
+    for i in range(len(names), count):
+        name = "arg%d" % i
+        while name in names:  # def f(arg1, *rest): the second input is not also arg1
+            name = "_" + name
+        names.append(name)
+    return names
+
+
 def _callable_name(f):
     if isinstance(f, functools.partial):
         return _callable_name(f.func)
@@ -120,6 +146,13 @@ class UserDefinedFunctionWrapper:
     types. A UDF file registers every module-level name bound to one of these."""
 
     kind = None
+    # Which Python API registered the function: ``udfbox`` (udfbox's and PyFlink's),
+    # ``arrow-udf`` or ``databend-udf``; the API modules of the latter two set it.
+    dialect = "udfbox"
+    # The callable whose parameters name the data arguments (``None``: ``_call``), and how many
+    # of its leading parameters are not data arguments.
+    _named = None
+    _skipped_parameters = 0
 
     def __init__(self, func, input_types, result_type, deterministic, name, func_type):
         if func_type not in _FUNC_TYPES:
@@ -138,6 +171,9 @@ class UserDefinedFunctionWrapper:
         self.explicit_name = name
         self.name = name or _callable_name(func)
         self.func_type = func_type
+        self.input_names = _input_names(
+            self._call if self._named is None else self._named, None if self.input_types is None else len(self.input_types),
+            self._skipped_parameters)
         self.opened = False
 
     def open(self, context):
@@ -246,6 +282,7 @@ class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
             if isinstance(func, UserDefinedFunction) or not callable(func):
                 raise TypeError("udaf(func_type='pandas') takes a function of whole columns")
             self._instance = _VectorizedAggregate(func)
+            self._named = func
         elif isinstance(func, base):
             self._instance = func
         elif inspect.isclass(func) and issubclass(func, base):
@@ -264,6 +301,8 @@ class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
             elif result_type is not None and to_data_type(result_type).kind != "ROW":
                 result_type = "ROW<`f0` %s>" % to_data_type(result_type)
         self._call = self._instance.accumulate
+        if not isinstance(self._instance, _VectorizedAggregate):
+            self._skipped_parameters = 1  # accumulate(self, accumulator, *args)
         super().__init__(func, input_types, result_type, deterministic, name, func_type)
         self.has_retract = _overrides(self._instance, ImperativeAggregateFunction, "retract")
         self.has_merge = _overrides(self._instance, ImperativeAggregateFunction, "merge")

@@ -2,9 +2,10 @@
 //! Arrow types they stand for. The Python side (`guest-runtime/udfbox/types.py`) prints the same
 //! canonical strings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, IntervalUnit, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -13,27 +14,39 @@ pub const MAX_TYPE_DEPTH: usize = 32;
 /// Type strings are at most this long.
 pub const MAX_TYPE_CHARS: usize = 4096;
 
-/// The Arrow type of a udfbox type string.
-pub fn arrow_type(text: &str) -> Result<DataType> {
+/// The Field metadata key naming a udfbox type that Arrow has no type for: `JSON` and `NUMERIC`
+/// travel as Utf8 columns whose field carries `udfbox.type` = the type's name.
+pub const LOGICAL_TYPE_KEY: &str = "udfbox.type";
+
+/// The Arrow field of a udfbox type string: named "", nullable unless the type says `NOT NULL`,
+/// with the [`LOGICAL_TYPE_KEY`] metadata of `JSON` and `NUMERIC`; nested fields likewise.
+pub fn arrow_field(text: &str) -> Result<Field> {
     if text.len() > MAX_TYPE_CHARS {
         return Err(Error::Invalid(format!("a type string is limited to {MAX_TYPE_CHARS} characters")));
     }
     let mut parser = Parser { text, pos: 0, depth: 0 };
-    let ty = parser.parse()?;
+    let field = parser.parse("")?;
     parser.skip_ws();
     if parser.pos != text.len() {
         return Err(parser.error("unexpected text"));
     }
-    Ok(ty)
+    Ok(field)
 }
 
-/// The list element field udfbox uses.
+/// The Arrow type of a udfbox type string (the data type of its [`arrow_field`]).
+pub fn arrow_type(text: &str) -> Result<DataType> {
+    Ok(arrow_field(text)?.data_type().clone())
+}
+
+/// The list element field udfbox uses for the types Arrow inputs are passed as.
 fn item(ty: DataType) -> Arc<Field> {
     Arc::new(Field::new("item", ty, true))
 }
 
-fn map_type(key: DataType, value: DataType) -> DataType {
-    let entries = Fields::from(vec![Field::new("key", key, false), Field::new("value", value, true)]);
+fn map_type(key: Field, value: Field) -> DataType {
+    // Arrow map keys are never null, whatever the type string says.
+    let key = key.with_name("key").with_nullable(false);
+    let entries = Fields::from(vec![key, value.with_name("value")]);
     DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
 }
 
@@ -71,7 +84,7 @@ pub fn udf_type_of(ty: &DataType) -> Option<(String, DataType)> {
             }
             let (key, key_ty) = udf_type_of(fields[0].data_type())?;
             let (value, value_ty) = udf_type_of(fields[1].data_type())?;
-            (format!("MAP<{key}, {value}>"), map_type(key_ty, value_ty))
+            (format!("MAP<{key}, {value}>"), map_type(Field::new("", key_ty, false), Field::new("", value_ty, true)))
         }
         DataType::Struct(fields) if !fields.is_empty() => {
             let mut names = Vec::with_capacity(fields.len());
@@ -180,31 +193,49 @@ impl Parser<'_> {
         Ok(args)
     }
 
-    fn parse(&mut self) -> Result<DataType> {
+    /// The next type, as a field named `name`.
+    fn parse(&mut self, name: &str) -> Result<Field> {
         self.depth += 1;
         if self.depth > MAX_TYPE_DEPTH {
             return Err(self.error(&format!("types nest at most {MAX_TYPE_DEPTH} deep")));
         }
-        let ty = self.parse_one();
+        let field = self.parse_one(name);
         self.depth -= 1;
-        ty
+        field
     }
 
-    fn parse_one(&mut self) -> Result<DataType> {
+    fn parse_one(&mut self, name: &str) -> Result<Field> {
         let word = self.word()?.to_ascii_uppercase();
+        let mut logical = None;
         let ty = match word.as_str() {
             "BOOLEAN" | "BOOL" => DataType::Boolean,
             "TINYINT" => DataType::Int8,
             "SMALLINT" => DataType::Int16,
             "INT" | "INTEGER" => DataType::Int32,
             "BIGINT" => DataType::Int64,
+            "UTINYINT" => DataType::UInt8,
+            "USMALLINT" => DataType::UInt16,
+            "UINT" => DataType::UInt32,
+            "UBIGINT" => DataType::UInt64,
             "FLOAT" | "REAL" => DataType::Float32,
             "DOUBLE" => DataType::Float64,
             "STRING" | "VARCHAR" | "CHAR" => DataType::Utf8,
             "BYTES" | "VARBINARY" | "BINARY" => DataType::Binary,
+            "LARGE_STRING" => DataType::LargeUtf8,
+            "LARGE_BYTES" => DataType::LargeBinary,
             "DATE" => DataType::Date32,
             "TIME" => DataType::Time64(TimeUnit::Microsecond),
             "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+            "INTERVAL" => DataType::Interval(IntervalUnit::MonthDayNano),
+            "JSON" => {
+                logical = Some("JSON");
+                DataType::Utf8
+            }
+            // Bare NUMERIC is arbitrary precision (decimal text); with arguments, a DECIMAL.
+            "NUMERIC" if self.peek() != Some('(') => {
+                logical = Some("NUMERIC");
+                DataType::Utf8
+            }
             "DECIMAL" | "NUMERIC" | "DEC" => {
                 let args = self.args()?;
                 let (p, s) = match args.as_slice() {
@@ -216,58 +247,68 @@ impl Parser<'_> {
                 if !(1..=38).contains(&p) || s > p {
                     return Err(self.error("DECIMAL precision must be 1..=38 and scale 0..=precision"));
                 }
-                return self.not_null(DataType::Decimal128(p as u8, s as i8));
+                return self.finish(name, DataType::Decimal128(p as u8, s as i8), None);
             }
             "ARRAY" => {
                 self.expect('<')?;
-                let element = self.parse()?;
+                let element = self.parse("item")?;
                 self.expect('>')?;
-                return self.not_null(DataType::List(item(element)));
+                return self.finish(name, DataType::List(Arc::new(element)), None);
             }
             "MAP" => {
                 self.expect('<')?;
-                let key = self.parse()?;
+                let key = self.parse("key")?;
                 self.expect(',')?;
-                let value = self.parse()?;
+                let value = self.parse("value")?;
                 self.expect('>')?;
-                return self.not_null(map_type(key, value));
+                return self.finish(name, map_type(key, value), None);
             }
             "ROW" => {
                 self.expect('<')?;
                 let mut fields = Vec::new();
                 loop {
-                    let name = self.name()?;
-                    fields.push(Field::new(name, self.parse()?, true));
+                    let field_name = self.name()?;
+                    fields.push(self.parse(&field_name)?);
                     if self.peek() != Some(',') {
                         break;
                     }
                     self.pos += 1;
                 }
                 self.expect('>')?;
-                return self.not_null(DataType::Struct(Fields::from(fields)));
+                return self.finish(name, DataType::Struct(Fields::from(fields)), None);
             }
             _ => return Err(self.error(&format!("unknown type {word}"))),
         };
         if self.args()?.len() > 1 {
             return Err(self.error(&format!("{word} takes at most one argument")));
         }
-        self.not_null(ty)
+        self.finish(name, ty, logical)
     }
 
-    /// Nullability is accepted for PyFlink compatibility; Arrow columns stay nullable.
-    fn not_null(&mut self, ty: DataType) -> Result<DataType> {
+    /// The field of a parsed type: an optional `NOT NULL` follows, and a logical type becomes
+    /// metadata.
+    fn finish(&mut self, name: &str, ty: DataType, logical: Option<&str>) -> Result<Field> {
+        let field = Field::new(name, ty, !self.not_null());
+        Ok(match logical {
+            Some(logical) => field.with_metadata(HashMap::from([(LOGICAL_TYPE_KEY.to_string(), logical.to_string())])),
+            None => field,
+        })
+    }
+
+    /// Consumes a `NOT NULL` (any white space between the words) if one comes next.
+    fn not_null(&mut self) -> bool {
         let save = self.pos;
         self.skip_ws();
         let rest = &self.text[self.pos..];
-        if rest.len() >= 8 && rest[..3].eq_ignore_ascii_case("NOT") {
+        if rest.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("NOT")) {
             let tail = rest[3..].trim_start();
-            if tail.len() >= 4 && tail[..4].eq_ignore_ascii_case("NULL") {
+            if tail.len() < rest.len() - 3 && tail.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("NULL")) {
                 self.pos = self.text.len() - tail.len() + 4;
-                return Ok(ty);
+                return true;
             }
         }
         self.pos = save;
-        Ok(ty)
+        false
     }
 }
 
@@ -313,5 +354,61 @@ mod tests {
         assert!(arrow_type(&deep).is_err());
         let ok = format!("{}BIGINT{}", "ARRAY<".repeat(MAX_TYPE_DEPTH - 1), ">".repeat(MAX_TYPE_DEPTH - 1));
         assert!(arrow_type(&ok).is_ok());
+    }
+
+    #[test]
+    fn fields_carry_nullability_and_logical_types() {
+        let field = arrow_field("BIGINT").unwrap();
+        assert_eq!((field.name().as_str(), field.is_nullable()), ("", true));
+        assert!(!arrow_field("bigint  not\tnull").unwrap().is_nullable());
+        assert!(arrow_field("INT NOTNULL").is_err());
+
+        let json = arrow_field("JSON NOT NULL").unwrap();
+        assert_eq!(json.data_type(), &DataType::Utf8);
+        assert!(!json.is_nullable());
+        assert_eq!(json.metadata().get(LOGICAL_TYPE_KEY).map(String::as_str), Some("JSON"));
+        assert_eq!(
+            arrow_field("NUMERIC").unwrap().metadata().get(LOGICAL_TYPE_KEY).map(String::as_str),
+            Some("NUMERIC")
+        );
+        assert_eq!(arrow_type("NUMERIC(12, 2)").unwrap(), DataType::Decimal128(12, 2));
+
+        let DataType::List(element) = arrow_type("ARRAY<JSON NOT NULL>").unwrap() else { panic!("not a list") };
+        assert_eq!((element.name().as_str(), element.is_nullable()), ("item", false));
+        assert_eq!(element.metadata().get(LOGICAL_TYPE_KEY).map(String::as_str), Some("JSON"));
+
+        let DataType::Map(entries, _) = arrow_type("MAP<STRING NOT NULL, INT NOT NULL>").unwrap() else {
+            panic!("not a map")
+        };
+        let DataType::Struct(kv) = entries.data_type() else { panic!("not entries") };
+        assert_eq!((kv[0].name().as_str(), kv[0].is_nullable()), ("key", false));
+        assert_eq!((kv[1].name().as_str(), kv[1].is_nullable()), ("value", false));
+        // Arrow map keys are never null, whether or not the type says so.
+        let plain = arrow_type("MAP<STRING, INT>").unwrap();
+        assert_eq!(plain, map_type(Field::new("", DataType::Utf8, false), Field::new("", DataType::Int32, true)));
+
+        let DataType::Struct(fields) = arrow_type("ROW<`a` INT NOT NULL, b STRING>").unwrap() else {
+            panic!("not a struct")
+        };
+        assert_eq!((fields[0].name().as_str(), fields[0].is_nullable()), ("a", false));
+        assert_eq!((fields[1].name().as_str(), fields[1].is_nullable()), ("b", true));
+
+        for (text, ty) in [
+            ("UTINYINT", DataType::UInt8),
+            ("USMALLINT", DataType::UInt16),
+            ("UINT", DataType::UInt32),
+            ("UBIGINT", DataType::UInt64),
+            ("LARGE_STRING", DataType::LargeUtf8),
+            ("LARGE_BYTES", DataType::LargeBinary),
+            ("INTERVAL", DataType::Interval(IntervalUnit::MonthDayNano)),
+        ] {
+            assert_eq!(arrow_type(text).unwrap(), ty, "{text}");
+        }
+        // Multi-byte text where a keyword could start is an error, not a panic on a char boundary.
+        for text in
+            ["INT \u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", "INT N\u{e9}\u{e9}\u{e9}\u{e9}", "INT NOT \u{e9}\u{e9}\u{e9}"]
+        {
+            assert!(arrow_field(text).is_err(), "{text}");
+        }
     }
 }

@@ -91,6 +91,22 @@ async fn registration_names_and_metadata() {
         assert!(add.info.deterministic);
         assert_eq!(set.function("add_inferred").unwrap().info.input_types, None);
         assert!(set.function("renamed").is_none(), "name= replaces the variable name");
+        // Input names come from the Python signature, whatever the form.
+        for (name, inputs) in [
+            ("add_class", &["i", "j"][..]),
+            ("add_function", &["i", "j"]),
+            ("add_lambda", &["i", "j"]),
+            ("add_callable", &["i", "j"]),
+            ("add_partial", &["i", "j"]),
+            ("add_inferred", &["i", "j"]),
+            ("negate", &["x"]),
+            ("triple", &["x"]),
+            ("constant", &[]),
+        ] {
+            let info = &set.function(name).unwrap().info;
+            assert_eq!(info.input_names, inputs, "{name} in {mode}");
+            assert_eq!(info.dialect, "udfbox", "{name} in {mode}");
+        }
     }
 }
 
@@ -192,5 +208,65 @@ closing = udf(Closing(), result_type=DataTypes.BIGINT())
         set.call("closing", &[ints], 1).unwrap();
         let error = set.close().unwrap_err().to_string();
         assert!(error.contains("RuntimeError: closed after use (in close())"), "{mode}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn input_names_of_every_kind() {
+    let source = r#"
+from udfbox import AggregateFunction, DataTypes, udaf, udf, udtf
+
+@udf(input_types=["INT", "INT", "INT"], result_type="INT")
+def total(arg1, *rest):
+    return arg1 + sum(rest)
+
+spread = udf(lambda *values: len(values), ["INT", "INT"], "INT")
+builtin = udf(len, ["STRING"], "INT")
+
+@udtf(result_types=["INT"])
+def repeat(value, times):
+    for _ in range(times):
+        yield value
+
+class Sum(AggregateFunction):
+    def create_accumulator(self):
+        return [0]
+    def accumulate(self, accumulator, amount, weight):
+        accumulator[0] += amount * weight
+    def get_value(self, accumulator):
+        return accumulator[0]
+
+weighted = udaf(Sum(), result_type="BIGINT")
+mean = udaf(lambda price: price.mean(), ["DOUBLE"], "DOUBLE", func_type="pandas")
+"#;
+    for mode in MODES {
+        let set = function_set(mode, source).unwrap();
+        for (name, inputs) in [
+            ("total", &["arg1", "_arg1", "arg2"][..]),
+            ("spread", &["arg0", "arg1"]),
+            ("builtin", &["obj"]),
+            ("repeat", &["value", "times"]),
+            ("weighted", &["amount", "weight"]),
+            ("mean", &["price"]),
+        ] {
+            assert_eq!(set.function(name).unwrap().info.input_names, inputs, "{name} in {mode}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_host_checks_what_the_runtime_reports() {
+    // A UDF file can patch the runtime it runs in; what it then reports is checked on the host.
+    let cases = [
+        ("f.dialect = 'evil'", "function 'f' reports an unknown dialect 'evil'"),
+        ("f.input_names = ['a', 'b']", "function 'f' reports 2 input names for 1 input types"),
+        ("f.input_names = ['']", "function 'f' reports an input name that is empty or longer than 256 bytes"),
+    ];
+    for (patch, message) in cases {
+        let source = format!("from udfbox import udf\nf = udf(lambda a: a, ['INT'], 'INT')\n{patch}\n");
+        for mode in MODES {
+            let error = function_set(mode, &source).unwrap_err();
+            assert_eq!(error.to_string(), message, "{mode}");
+        }
     }
 }

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
-use crate::types::{arrow_type, udf_type_of};
+use crate::types::{arrow_field, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
 #[cfg(feature = "native")]
@@ -62,7 +62,16 @@ pub struct FunctionInfo {
     pub input_types: Option<Vec<String>>,
     pub result_type: String,
     pub deterministic: bool,
+    /// The Python parameter names of the data arguments, in order (`arg0`, `arg1`, ... where the
+    /// function takes `*args`); as many as `input_types` when those are declared.
+    pub input_names: Vec<String>,
+    /// The Python API that registered the function: `udfbox` (udfbox's and PyFlink's),
+    /// `arrow-udf` or `databend-udf` (see [`DIALECTS`]).
+    pub dialect: String,
 }
+
+/// The values of [`FunctionInfo::dialect`].
+pub const DIALECTS: &[&str] = &["udfbox", "arrow-udf", "databend-udf"];
 
 /// What happens to a row whose UDF call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -252,8 +261,13 @@ pub struct Failures {
 pub struct Function {
     pub info: FunctionInfo,
     pub result_type: DataType,
+    /// The result as an Arrow field ([`crate::types::arrow_field`]): nullability and the logical type
+    /// metadata of `JSON` and `NUMERIC`.
+    pub result_field: Field,
     /// Declared input types as (udfbox type, Arrow type).
     pub input_types: Option<Vec<(String, DataType)>>,
+    /// Declared input types as Arrow fields, named after the Python parameters (`input_names`).
+    pub input_fields: Option<Vec<Field>>,
 }
 
 /// The functions of one or more UDF files, loaded into one Python runtime: in wasm mode, a
@@ -346,12 +360,28 @@ impl FunctionSet {
         let infos = reply.result?;
         let mut resolved = Vec::with_capacity(infos.len());
         for info in &infos {
-            let result_type = arrow_type(&info.result_type)?;
-            let input_types = match &info.input_types {
+            check_info(info)?;
+            let result_field = arrow_field(&info.result_type)?;
+            let input_fields = match &info.input_types {
                 None => None,
-                Some(types) => Some(types.iter().map(|t| Ok((t.clone(), arrow_type(t)?))).collect::<Result<Vec<_>>>()?),
+                Some(types) => Some(
+                    types
+                        .iter()
+                        .zip(&info.input_names)
+                        .map(|(t, name)| Ok(arrow_field(t)?.with_name(name)))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
             };
-            resolved.push(Function { info: info.clone(), result_type, input_types });
+            let input_types = info.input_types.as_ref().zip(input_fields.as_ref()).map(|(types, fields)| {
+                types.iter().zip(fields).map(|(t, f)| (t.clone(), f.data_type().clone())).collect()
+            });
+            resolved.push(Function {
+                info: info.clone(),
+                result_type: result_field.data_type().clone(),
+                result_field,
+                input_types,
+                input_fields,
+            });
         }
         for function in resolved {
             self.functions.insert(function.info.name.clone(), function);
@@ -697,6 +727,33 @@ impl Drop for FunctionSet {
         }
     }
 }
+
+/// What the runtime reported about a function is untrusted (the sandbox may be subverted): the
+/// parts no later step checks are checked here.
+fn check_info(info: &FunctionInfo) -> Result<()> {
+    let name = &info.name;
+    if !DIALECTS.contains(&info.dialect.as_str()) {
+        return Err(Error::Invalid(format!("function '{name}' reports an unknown dialect '{}'", info.dialect)));
+    }
+    if let Some(types) = &info.input_types {
+        if types.len() != info.input_names.len() {
+            return Err(Error::Invalid(format!(
+                "function '{name}' reports {} input names for {} input types",
+                info.input_names.len(),
+                types.len()
+            )));
+        }
+    }
+    if info.input_names.iter().any(|n| n.is_empty() || n.len() > MAX_INPUT_NAME_CHARS) {
+        return Err(Error::Invalid(format!(
+            "function '{name}' reports an input name that is empty or longer than {MAX_INPUT_NAME_CHARS} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Python identifiers are short; this bounds what a subverted runtime can report.
+const MAX_INPUT_NAME_CHARS: usize = 256;
 
 fn unknown(name: &str) -> Error {
     Error::Invalid(format!("unknown function '{name}'"))

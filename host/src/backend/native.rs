@@ -192,17 +192,21 @@ impl Backend for NativeBackend {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
         self.reply(|py| {
             let infos = self.invoke(py, "load", (filename, source, params.to_vec()))?;
-            let infos: Vec<(String, String, String, Option<Vec<String>>, String, bool)> =
-                infos.extract().map_err(|e| native_error(py, e))?;
+            type Info = (String, String, String, Option<Vec<String>>, String, bool, Vec<String>, String);
+            let infos: Vec<Info> = infos.extract().map_err(|e| native_error(py, e))?;
             Ok(infos
                 .into_iter()
-                .map(|(name, kind, func_type, input_types, result_type, deterministic)| FunctionInfo {
-                    name,
-                    kind,
-                    func_type,
-                    input_types,
-                    result_type,
-                    deterministic,
+                .map(|(name, kind, func_type, input_types, result_type, deterministic, input_names, dialect)| {
+                    FunctionInfo {
+                        name,
+                        kind,
+                        func_type,
+                        input_types,
+                        result_type,
+                        deterministic,
+                        input_names,
+                        dialect,
+                    }
                 })
                 .collect())
         })

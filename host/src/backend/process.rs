@@ -614,6 +614,8 @@ fn info_of(value: &Value) -> Option<FunctionInfo> {
         input_types,
         result_type: text(4)?,
         deterministic: value.get(5)?.as_bool()?,
+        input_names: value.get(6)?.as_array()?.iter().map(|n| n.as_str().map(str::to_string)).collect::<Option<_>>()?,
+        dialect: text(7)?,
     })
 }
 

@@ -678,6 +678,8 @@ impl Backend for WasmBackend {
                     input_types: i.input_types,
                     result_type: i.result_type,
                     deterministic: i.deterministic,
+                    input_names: i.input_names,
+                    dialect: i.dialect,
                 })
                 .collect())
         })
