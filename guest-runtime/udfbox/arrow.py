@@ -3,18 +3,22 @@
 A column crosses the boundary as its Arrow type string and its nodes in pre-order, each node being
 ``(length, null_count, validity, buffers)`` with Arrow's own buffer layout: values for fixed-width
 types (booleans as a bitmap, DECIMAL as 16-byte little-endian integers, DATE as days, TIME and
-TIMESTAMP as microseconds), offsets + data for STRING and BYTES, offsets + one child for ARRAY,
-offsets + an entries node + key and value children for MAP, one child per field for ROW.
+TIMESTAMP as microseconds, INTERVAL as months (i32), days (i32) and nanoseconds (i64)), offsets +
+data for STRING and BYTES (64-bit offsets for LARGE_STRING and LARGE_BYTES; JSON and NUMERIC are
+text), offsets + one child for ARRAY, offsets + an entries node + key and value children for MAP,
+one child per field for ROW.
 """
 
 import datetime
 import decimal
 import itertools
+import json
 import reprlib
+import struct
 from array import array
 
 from .row import Row
-from .types import parse_type
+from .types import MonthDayNano, parse_type
 
 __all__ = ["BadValue", "decode_column", "encode_column"]
 
@@ -31,12 +35,26 @@ _INTS = {
     "SMALLINT": ("h", 2, -2**15, 2**15 - 1),
     "INT": ("i", 4, -2**31, 2**31 - 1),
     "BIGINT": ("q", 8, -2**63, 2**63 - 1),
+    "UTINYINT": ("B", 1, 0, 2**8 - 1),
+    "USMALLINT": ("H", 2, 0, 2**16 - 1),
+    "UINT": ("I", 4, 0, 2**32 - 1),
+    "UBIGINT": ("Q", 8, 0, 2**64 - 1),
 }
 _FLOATS = {"FLOAT": ("f", 4), "DOUBLE": ("d", 8)}
 # kind -> (array typecode, byte width) of every kind stored as one buffer of numbers.
 _FIXED_WIDTH = {kind: spec[:2] for kind, spec in list(_INTS.items()) + list(_FLOATS.items())}
-for _code in "bhiqfd":
-    assert array(_code).itemsize == {"b": 1, "h": 2, "i": 4, "q": 8, "f": 4, "d": 8}[_code]
+for _code, _size in (("b", 1), ("h", 2), ("i", 4), ("q", 8), ("B", 1), ("H", 2), ("I", 4),
+                     ("Q", 8), ("f", 4), ("d", 8)):
+    assert array(_code).itemsize == _size
+# kind -> (binary, offset typecode, offset width, largest offset) of every offsets + data kind.
+_VARIABLE = {
+    "STRING": (False, "i", 4, _MAX_OFFSET), "BYTES": (True, "i", 4, _MAX_OFFSET),
+    "LARGE_STRING": (False, "q", 8, 2**63 - 1), "LARGE_BYTES": (True, "q", 8, 2**63 - 1),
+    "JSON": (False, "i", 4, _MAX_OFFSET), "NUMERIC": (False, "i", 4, _MAX_OFFSET),
+}
+_INTERVAL = struct.Struct("<iiq")
+_I32 = (-2**31, 2**31 - 1)
+_I64 = (-2**63, 2**63 - 1)
 
 _type_cache = {}
 
@@ -89,8 +107,8 @@ def _fixed(buffers, index, code, width, n):
     return _fixed_view(buffers, index, code, width, n).tolist()
 
 
-def _offsets(buffers, n):
-    offsets = _fixed(buffers, 0, "i", 4, n + 1)
+def _offsets(buffers, n, code="i", width=4):
+    offsets = _fixed(buffers, 0, code, width, n + 1)
     if offsets[0] < 0 or any(b < a for a, b in zip(offsets, offsets[1:])):
         raise Malformed("offsets are not increasing")
     return offsets
@@ -118,18 +136,27 @@ def _decode(dt, nodes, pos):
         if not buffers:
             raise Malformed("missing buffer 0")
         values = _bits(buffers[0], n)
-    elif kind == "STRING" or kind == "BYTES":
-        offsets = _offsets(buffers, n) if n else [0]
+    elif kind in _VARIABLE:
+        binary, code, width, _ = _VARIABLE[kind]
+        offsets = _offsets(buffers, n, code, width) if n else [0]
         data = buffers[1] if len(buffers) > 1 else b""
         if offsets[-1] > len(data):
             raise Malformed("offsets point past the data")
-        if kind == "BYTES":
+        if binary:
             values = [data[a:b] for a, b in zip(offsets, offsets[1:])]
         elif data.isascii():
             text = data.decode("ascii")
             values = [text[a:b] for a, b in zip(offsets, offsets[1:])]
         else:
             values = [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+        if kind == "JSON" or kind == "NUMERIC":
+            # Parsed only where not NULL: a NULL slot holds empty text.
+            valid = _bits(validity, n) if null_count else itertools.repeat(True)
+            parse = _parse_json if kind == "JSON" else _parse_numeric
+            values = [parse(v) if ok else None for v, ok in zip(values, valid)]
+    elif kind == "INTERVAL":
+        raw = _fixed_view(buffers, 0, "B", 1, 16 * n)
+        values = [MonthDayNano(*v) for v in _INTERVAL.iter_unpack(raw)]
     elif kind == "DECIMAL":
         raw = _fixed(buffers, 0, "B", 1, 16 * n)
         raw = bytes(raw)
@@ -181,6 +208,20 @@ def _decode(dt, nodes, pos):
     if null_count:
         values = [v if ok else None for v, ok in zip(values, _bits(validity, n))]
     return values, pos
+
+
+def _parse_json(text):
+    try:
+        return json.loads(text)
+    except Exception:  # invalid text, or nesting deeper than the parser recurses
+        raise Malformed("%s is not valid JSON" % _describe(text)) from None
+
+
+def _parse_numeric(text):
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise Malformed("%s is not a decimal number" % _describe(text)) from None
 
 
 def decode_column(type_text, nodes, view=False):
@@ -315,16 +356,72 @@ def _utf8(dt, values, rows):
     return data, lengths
 
 
-def _offsets_bytes(dt, lengths, rows):
-    offsets = array("i")
+def _offsets_bytes(dt, lengths, rows, code="i", limit=_MAX_OFFSET):
+    offsets = array(code)
     total = 0
     offsets.append(0)
     for length in lengths:
         total += length
-        if total > _MAX_OFFSET:
+        if total > limit:
             raise BadValue(None, "%s result is larger than 2 GiB" % dt)
         offsets.append(total)
     return offsets.tobytes()
+
+
+def _json_text(dt, values, rows):
+    out = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append("")
+            continue
+        try:
+            out.append(json.dumps(v, allow_nan=False))
+        except Exception as exc:
+            # Own words where Python versions word it differently (the modes run different ones).
+            if isinstance(exc, RecursionError):
+                why = "nested too deeply"
+            elif isinstance(exc, ValueError):
+                why = "NaN and infinities are not JSON"
+            else:
+                why = _safe_message(exc)
+            _fail(dt, rows, i, v, "expected a JSON value, got %s (%s)" % (_describe(v), why))
+    return out
+
+
+def _safe_message(exc):
+    try:
+        return str(exc)[:200]
+    except Exception:
+        return type(exc).__name__
+
+
+def _numeric_text(dt, values, rows):
+    out = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append("")
+        elif isinstance(v, decimal.Decimal) or (_is_int(v) and not isinstance(v, bool)):
+            out.append(format(decimal.Decimal(v), "f"))
+        else:
+            _fail(dt, rows, i, v)
+    return out
+
+
+def _interval_bytes(dt, values, rows):
+    out = bytearray()
+    for i, v in enumerate(values):
+        if v is None:
+            out += bytes(16)
+            continue
+        if not isinstance(v, (tuple, list)) or len(v) != 3 or not all(map(_is_int, v)):
+            _fail(dt, rows, i, v, "expected %s (MonthDayNano(months, days, nanoseconds)), got %s"
+                  % (dt, _describe(v)))
+        months, days, nanoseconds = (int(x) for x in v)
+        for part, (lo, hi) in ((months, _I32), (days, _I32), (nanoseconds, _I64)):
+            if not lo <= part <= hi:
+                _fail(dt, rows, i, v, "value %s is out of range for %s" % (_describe(v), dt))
+        out += _INTERVAL.pack(months, days, nanoseconds)
+    return bytes(out)
 
 
 def _as_list(dt, value, rows, i):
@@ -359,13 +456,20 @@ _TEMPORAL = {
 }
 
 
-def _encode(dt, values, nodes, rows):
+def _encode(dt, values, nodes, rows, excused=None):
+    """Appends the nodes of ``values`` as type ``dt``. ``rows`` maps each value to its batch row
+    (``None``: the same index); ``excused`` holds the indexes under a NULL ROW, where a NOT NULL
+    field still takes a (placeholder) NULL, as Arrow allows."""
     n = len(values)
     try:
         null_count = values.count(None)
     except Exception:
         null_count = sum(1 for v in values if v is None)
     kind = dt.kind
+    if null_count and not dt.nullable:
+        for i, v in enumerate(values):
+            if v is None and (excused is None or i not in excused):
+                raise BadValue(_row_of(rows, i), "expected %s, got NULL" % dt)
     validity = b""
     if null_count:
         flags = [v is not None for v in values]
@@ -383,11 +487,19 @@ def _encode(dt, values, nodes, rows):
             if v is not None and not (v is True or v is False or type(v).__name__ == "bool_"):
                 _fail(dt, rows, i, v)
         buffers = [_pack_bits([bool(v) for v in values])]
-    elif kind == "STRING":
-        filled = [v if v is not None else "" for v in values] if null_count else values
+    elif kind in ("STRING", "LARGE_STRING", "JSON", "NUMERIC"):
+        if kind == "JSON":
+            filled = _json_text(dt, values, rows)
+        elif kind == "NUMERIC":
+            filled = _numeric_text(dt, values, rows)
+        else:
+            filled = [v if v is not None else "" for v in values] if null_count else values
         data, lengths = _utf8(dt, filled, rows)
-        buffers = [_offsets_bytes(dt, lengths, rows), data]
-    elif kind == "BYTES":
+        _, code, _, limit = _VARIABLE[kind]
+        buffers = [_offsets_bytes(dt, lengths, rows, code, limit), data]
+    elif kind == "INTERVAL":
+        buffers = [_interval_bytes(dt, values, rows)]
+    elif kind == "BYTES" or kind == "LARGE_BYTES":
         parts = []
         for i, v in enumerate(values):
             if v is None:
@@ -396,7 +508,8 @@ def _encode(dt, values, nodes, rows):
                 parts.append(bytes(v))
             else:
                 _fail(dt, rows, i, v)
-        buffers = [_offsets_bytes(dt, map(len, parts), rows), b"".join(parts)]
+        _, code, _, limit = _VARIABLE[kind]
+        buffers = [_offsets_bytes(dt, map(len, parts), rows, code, limit), b"".join(parts)]
     elif kind == "DECIMAL":
         out = bytearray()
         for i, v in enumerate(values):
@@ -450,9 +563,11 @@ def _encode(dt, values, nodes, rows):
         fields = dt.fields
         width = len(fields)
         columns = [[] for _ in fields]
+        under_null = set()
         for i, v in enumerate(values):
             if v is None:
                 cells = (None,) * width
+                under_null.add(i)
             elif isinstance(v, dict):
                 cells = [v.get(f.name) for f in fields]
             elif isinstance(v, (tuple, list, Row)):
@@ -466,7 +581,7 @@ def _encode(dt, values, nodes, rows):
                 column.append(cell)
         buffers = []
         for f, column in zip(fields, columns):
-            _encode(f.data_type, column, nodes, rows)
+            _encode(f.data_type, column, nodes, rows, under_null)
     else:
         raise BadValue(None, "unsupported result type %s" % dt)
     nodes[index] = (n, null_count, validity, buffers)

@@ -367,7 +367,8 @@ class Runtime:
         try:
             if not fn.opened:
                 self._open(name, fn)
-            failures = _Failures() if null_on_error else None
+            # A NOT NULL result has no NULL to put in place of a failed row: it fails the call.
+            failures = _Failures() if null_on_error and fn.result_type.nullable else None
             try:
                 if fn.func_type == "pandas":
                     values = self._call_vectorized(name, fn, columns, num_rows)
@@ -443,7 +444,8 @@ class Runtime:
         packed: for each output row, the input row it came from (INT), and its values (a ROW of the
         result columns)."""
         fn, columns = self._prepare(name, ("table",), num_rows, args)
-        width = len(fn.result_types)
+        # A lone value is a row of one column, unless the function spells rows exactly.
+        single = len(fn.result_types) == 1 and not fn.exact_rows
         sources, values = [], []
         with _Redirect(self._output):
             self._open(name, fn)
@@ -456,7 +458,7 @@ class Runtime:
                     if isinstance(produced, (str, bytes, Row)) or not hasattr(produced, "__iter__"):
                         produced = (produced,)
                     for item in produced:
-                        if width == 1 and not (isinstance(item, (tuple, list, Row)) and len(item) == 1
+                        if single and not (isinstance(item, (tuple, list, Row)) and len(item) == 1
                                                and not fn.result_types[0].kind == "ARRAY"):
                             item = (item,)
                         sources.append(index)

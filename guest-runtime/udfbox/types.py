@@ -1,11 +1,18 @@
 """udfbox data types, shaped after ``pyflink.table.types.DataTypes``.
 
 Every type has one canonical string form (``BIGINT``, ``DECIMAL(10, 2)``, ``ARRAY<STRING>``,
-``MAP<STRING, BIGINT>``, ``ROW<`a` INT, `b` STRING>``). That string is what crosses the boundary
-to the host, which maps it to an Arrow type (see ``host/src/types.rs``).
+``MAP<STRING, BIGINT>``, ``ROW<`a` INT, `b` STRING NOT NULL>``). That string is what crosses the
+boundary to the host, which maps it to an Arrow field (see ``host/src/types.rs``). Types are
+nullable unless they say ``NOT NULL``, at any depth.
 """
 
-__all__ = ["DataType", "DataTypes", "RowField", "parse_type", "to_data_type"]
+import collections
+import re
+
+__all__ = ["DataType", "DataTypes", "MonthDayNano", "RowField", "parse_type", "to_data_type"]
+
+# An INTERVAL value, as pyarrow's ``MonthDayNano``; a UDF may return any 3-tuple of ints.
+MonthDayNano = collections.namedtuple("MonthDayNano", ["months", "days", "nanoseconds"])
 
 
 class DataType:
@@ -35,15 +42,15 @@ class DataType:
     def __str__(self):
         k = self.kind
         if k == "DECIMAL":
-            return "DECIMAL(%d, %d)" % (self.precision, self.scale)
-        if k == "ARRAY":
-            return "ARRAY<%s>" % self.element
-        if k == "MAP":
-            return "MAP<%s, %s>" % (self.key, self.value)
-        if k == "ROW":
-            return "ROW<%s>" % ", ".join(
+            k = "DECIMAL(%d, %d)" % (self.precision, self.scale)
+        elif k == "ARRAY":
+            k = "ARRAY<%s>" % self.element
+        elif k == "MAP":
+            k = "MAP<%s, %s>" % (self.key, self.value)
+        elif k == "ROW":
+            k = "ROW<%s>" % ", ".join(
                 "`%s` %s" % (f.name.replace("`", "``"), f.data_type) for f in self.fields)
-        return k
+        return k if self.nullable else k + " NOT NULL"
 
     def __repr__(self):
         return "DataTypes.%s" % self
@@ -102,6 +109,22 @@ class DataTypes:
         return DataType("BIGINT", nullable)
 
     @staticmethod
+    def UTINYINT(nullable=True):
+        return DataType("UTINYINT", nullable)
+
+    @staticmethod
+    def USMALLINT(nullable=True):
+        return DataType("USMALLINT", nullable)
+
+    @staticmethod
+    def UINT(nullable=True):
+        return DataType("UINT", nullable)
+
+    @staticmethod
+    def UBIGINT(nullable=True):
+        return DataType("UBIGINT", nullable)
+
+    @staticmethod
     def FLOAT(nullable=True):
         return DataType("FLOAT", nullable)
 
@@ -119,8 +142,34 @@ class DataTypes:
         return DataType("DECIMAL", nullable, precision=precision, scale=scale)
 
     @staticmethod
+    def NUMERIC(nullable=True):
+        """A decimal number of any precision (``decimal.Decimal``); Arrow has no such type, so
+        it travels as decimal text."""
+        return DataType("NUMERIC", nullable)
+
+    @staticmethod
     def STRING(nullable=True):
         return DataType("STRING", nullable)
+
+    @staticmethod
+    def LARGE_STRING(nullable=True):
+        return DataType("LARGE_STRING", nullable)
+
+    @staticmethod
+    def LARGE_BYTES(nullable=True):
+        return DataType("LARGE_BYTES", nullable)
+
+    @staticmethod
+    def JSON(nullable=True):
+        """A JSON value: the UDF sees it parsed (``json.loads``) and returns any value
+        ``json.dumps`` takes."""
+        return DataType("JSON", nullable)
+
+    @staticmethod
+    def INTERVAL(nullable=True):
+        """Months, days and nanoseconds (``udfbox.MonthDayNano``), as Arrow's
+        ``Interval(MonthDayNano)``."""
+        return DataType("INTERVAL", nullable)
 
     @staticmethod
     def VARCHAR(length=None, nullable=True):
@@ -212,14 +261,19 @@ _SIMPLE = {
     "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN",
     "TINYINT": "TINYINT", "SMALLINT": "SMALLINT",
     "INT": "INT", "INTEGER": "INT", "BIGINT": "BIGINT",
+    "UTINYINT": "UTINYINT", "USMALLINT": "USMALLINT", "UINT": "UINT", "UBIGINT": "UBIGINT",
     "FLOAT": "FLOAT", "REAL": "FLOAT", "DOUBLE": "DOUBLE",
     "STRING": "STRING", "VARCHAR": "STRING", "CHAR": "STRING",
     "BYTES": "BYTES", "VARBINARY": "BYTES", "BINARY": "BYTES",
-    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP",
+    "LARGE_STRING": "LARGE_STRING", "LARGE_BYTES": "LARGE_BYTES",
+    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "INTERVAL": "INTERVAL",
+    "JSON": "JSON",
 }
 
 
 MAX_TYPE_DEPTH = 32  # as the host (host/src/types.rs)
+# As the host reads it: NOT and NULL, any white space before and between them.
+_NOT_NULL = re.compile(r"\s*NOT\s+NULL", re.IGNORECASE)
 
 
 class _Parser:
@@ -307,6 +361,9 @@ class _Parser:
             if len(args) > 1:
                 self.fail("%s takes at most one argument" % word)
             dt = DataType(_SIMPLE[word])
+        elif word == "NUMERIC" and self.peek() != "(":
+            # Bare NUMERIC is arbitrary precision; NUMERIC(p, s) is a DECIMAL, as in SQL.
+            dt = DataType("NUMERIC")
         elif word in ("DECIMAL", "NUMERIC", "DEC"):
             args = self.optional_args() or [10, 0]
             if len(args) == 1:
@@ -336,13 +393,10 @@ class _Parser:
         else:
             self.pos -= len(word)
             self.fail("unknown type %s" % word)
-        save = self.pos
-        if self.peek() and self.text[self.pos:].lstrip().upper().startswith("NOT NULL"):
-            self.skip_ws()
-            self.pos += len("NOT NULL")
+        match = _NOT_NULL.match(self.text, self.pos)
+        if match:
+            self.pos = match.end()
             dt.nullable = False
-        else:
-            self.pos = save
         return dt
 
 

@@ -220,11 +220,15 @@ class UserDefinedScalarFunctionWrapper(UserDefinedFunctionWrapper):
 
 class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
     """A table function. ``result_type`` is a ROW of its result columns ``f0, f1, ...`` (SQL
-    names them: ``LATERAL TABLE(f(x)) AS T(a, b)``)."""
+    names them: ``LATERAL TABLE(f(x)) AS T(a, b)``), or of ``column_names``."""
+
+    # Whether ``_call`` returns rows as tuples of the result columns (the API modules of other
+    # libraries normalize them so); else a lone value is a row of one column.
+    exact_rows = False
 
     kind = "table"
 
-    def __init__(self, func, input_types, result_types, deterministic, name):
+    def __init__(self, func, input_types, result_types, deterministic, name, column_names=None):
         self._instance, self._call = _bind(func, TableFunction, "udtf")
         if result_types is None:
             raise TypeError("udtf %s needs result_types" % (name or _callable_name(func)))
@@ -233,7 +237,10 @@ class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
         self.result_types = [to_data_type(t) for t in result_types]
         if not self.result_types:
             raise TypeError("udtf %s needs at least one result type" % (name or _callable_name(func)))
-        row = "ROW<%s>" % ", ".join("`f%d` %s" % (i, t) for i, t in enumerate(self.result_types))
+        if column_names is None:
+            column_names = ["f%d" % i for i in range(len(self.result_types))]
+        row = "ROW<%s>" % ", ".join("`%s` %s" % (n.replace("`", "``"), t)
+                                    for n, t in zip(column_names, self.result_types))
         super().__init__(func, input_types, row, deterministic, name, "general")
 
 

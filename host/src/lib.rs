@@ -9,7 +9,9 @@
 //!   their shared pool) and [`FunctionSet`], which every engine talks to;
 //! - [`sql`]: DataFusion: scalar UDFs, table functions ([`lateral`]), aggregates ([`aggregate`]),
 //!   table registration and result formats ([`output`]);
-//! - [`tenants`]: one function set per tenant, for services with many.
+//! - [`tenants`]: one function set per tenant, for services with many;
+//! - `serve` (feature `serve`, on by default): the Arrow Flight remote-UDF server behind
+//!   `udfbox serve` (RisingWave's and Databend's protocols, tenants, metrics).
 //!
 //! The `udfbox` command line (`host/src/cli/`) is built on these and is not part of the library.
 //!
@@ -31,6 +33,8 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod limits;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sql;
 pub mod tenants;
 pub mod types;

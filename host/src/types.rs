@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::{DataType, Field, Fields, IntervalUnit, TimeUnit};
 
 use crate::error::{Error, Result};
@@ -38,6 +39,55 @@ pub fn arrow_type(text: &str) -> Result<DataType> {
     Ok(arrow_field(text)?.data_type().clone())
 }
 
+/// Checks what Arrow's own validation cannot: that every value of a `JSON` or `NUMERIC` field
+/// (at any depth) is what its [`LOGICAL_TYPE_KEY`] says, JSON text or a decimal number. The
+/// error names the row of `array` when the value is not nested.
+pub fn check_values(field: &Field, array: &dyn Array) -> std::result::Result<(), String> {
+    check_logical(field, array, true)
+}
+
+fn check_logical(field: &Field, array: &dyn Array, top: bool) -> std::result::Result<(), String> {
+    if let Some(logical) = field.metadata().get(LOGICAL_TYPE_KEY) {
+        let Some(text) = array.as_any().downcast_ref::<StringArray>() else {
+            return Err(format!("a {logical} column is {}, not Utf8", array.data_type()));
+        };
+        let valid: fn(&str) -> bool = match logical.as_str() {
+            "JSON" => |v| serde_json::from_str::<serde_json::Value>(v).is_ok(),
+            "NUMERIC" => is_decimal_text,
+            other => return Err(format!("unknown logical type {other}")),
+        };
+        for (row, value) in text.iter().enumerate() {
+            if let Some(value) = value.filter(|v| !valid(v)) {
+                let shown: String = value.chars().take(40).collect();
+                let at = if top { format!("row {row}: ") } else { String::new() };
+                return Err(format!("{at}'{shown}' is not a {logical} value"));
+            }
+        }
+        return Ok(());
+    }
+    match array.data_type() {
+        DataType::List(child) => check_logical(child, array.as_list::<i32>().values().as_ref(), false),
+        DataType::Map(entries, _) => check_logical(entries, array.as_map().entries(), false),
+        DataType::Struct(fields) => {
+            let children = array.as_struct().columns();
+            fields.iter().zip(children).try_for_each(|(f, c)| check_logical(f, c.as_ref(), false))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Decimal text as the runtime writes it (`format(value, "f")`): digits with an optional sign
+/// and fraction, or `NaN` / `Infinity`, which RisingWave's decimals have.
+fn is_decimal_text(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if matches!(unsigned, "NaN" | "Infinity") {
+        return true;
+    }
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    !(whole.is_empty() && fraction.is_empty()) && digits(whole) && digits(fraction)
+}
+
 /// The list element field udfbox uses for the types Arrow inputs are passed as.
 fn item(ty: DataType) -> Arc<Field> {
     Arc::new(Field::new("item", ty, true))
@@ -56,9 +106,14 @@ pub fn udf_type_of(ty: &DataType) -> Option<(String, DataType)> {
     Some(match ty {
         DataType::Boolean => ("BOOLEAN".into(), DataType::Boolean),
         DataType::Int8 => ("TINYINT".into(), DataType::Int8),
-        DataType::Int16 | DataType::UInt8 => ("SMALLINT".into(), DataType::Int16),
-        DataType::Int32 | DataType::UInt16 => ("INT".into(), DataType::Int32),
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ("BIGINT".into(), DataType::Int64),
+        DataType::Int16 => ("SMALLINT".into(), DataType::Int16),
+        DataType::Int32 => ("INT".into(), DataType::Int32),
+        DataType::Int64 => ("BIGINT".into(), DataType::Int64),
+        DataType::UInt8 => ("UTINYINT".into(), DataType::UInt8),
+        DataType::UInt16 => ("USMALLINT".into(), DataType::UInt16),
+        DataType::UInt32 => ("UINT".into(), DataType::UInt32),
+        DataType::UInt64 => ("UBIGINT".into(), DataType::UInt64),
+        DataType::Interval(_) => ("INTERVAL".into(), DataType::Interval(IntervalUnit::MonthDayNano)),
         DataType::Float16 | DataType::Float32 => ("FLOAT".into(), DataType::Float32),
         DataType::Float64 => ("DOUBLE".into(), DataType::Float64),
         DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
@@ -335,6 +390,11 @@ mod tests {
             "ARRAY<BIGINT>",
             "MAP<STRING, DOUBLE>",
             "ROW<`a` INT, `b c` ARRAY<STRING>>",
+            "UTINYINT",
+            "USMALLINT",
+            "UINT",
+            "UBIGINT",
+            "INTERVAL",
         ] {
             let ty = arrow_type(text).unwrap();
             let (back, cast_to) = udf_type_of(&ty).unwrap();
@@ -410,5 +470,32 @@ mod tests {
         {
             assert!(arrow_field(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn checks_logical_values() {
+        use arrow::array::{ArrayRef, ListArray, StringBuilder};
+
+        let json = StringArray::from(vec![Some("{\"a\": [1]}"), None, Some("nope")]);
+        assert_eq!(
+            check_values(&arrow_field("JSON").unwrap(), &json).unwrap_err(),
+            "row 2: 'nope' is not a JSON value"
+        );
+        let numbers = StringArray::from(vec!["1.50", "-0", "NaN", "-Infinity", "12", ".5"]);
+        assert!(check_values(&arrow_field("NUMERIC").unwrap(), &numbers).is_ok());
+        for bad in ["1e5", "", "1.2.3", "abc", "-", "."] {
+            let column = StringArray::from(vec![bad]);
+            assert!(check_values(&arrow_field("NUMERIC").unwrap(), &column).is_err(), "{bad}");
+        }
+
+        // Nested: an ARRAY<JSON> element that is not JSON.
+        let field = arrow_field("ARRAY<JSON>").unwrap();
+        let DataType::List(item) = field.data_type() else { panic!("not a list") };
+        let mut values = StringBuilder::new();
+        values.append_value("[1]");
+        values.append_value("{");
+        let values: ArrayRef = Arc::new(values.finish());
+        let list = ListArray::new(item.clone(), arrow::buffer::OffsetBuffer::from_lengths([2]), values, None);
+        assert_eq!(check_values(&field, &list).unwrap_err(), "'{' is not a JSON value");
     }
 }

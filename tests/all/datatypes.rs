@@ -1,14 +1,16 @@
-//! Every type crosses the boundary both ways, NULLs included, identically in both modes.
+//! Every type crosses the boundary both ways, NULLs included, identically in every mode; NOT NULL
+//! holds at every depth.
 
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, Int64Builder, Int8Array, ListArray, MapBuilder, RecordBatch, StringArray, StringBuilder,
-    StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    Int32Array, Int64Array, Int64Builder, Int8Array, IntervalMonthDayNanoArray, LargeBinaryArray, LargeStringArray,
+    ListArray, MapBuilder, RecordBatch, StringArray, StringBuilder, StructArray, Time64MicrosecondArray,
+    TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
 };
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Field, Int64Type};
+use arrow::datatypes::{DataType, Field, Int64Type, IntervalMonthDayNano};
 
 use crate::harness::{both, check, function_set, MODES};
 
@@ -198,6 +200,16 @@ mk_row = udf(lambda n: (n, [n], {"k": n}) if n != 2 else {"a": n}, [DataTypes.BI
     .await;
 }
 
+/// Each function of `source`, called on the rows `values` (SQL `VALUES` text), fails in every
+/// mode with its bad-result message.
+async fn assert_bad_results(source: &str, values: &str, cases: &[(&str, &str)]) {
+    for (function, message) in cases {
+        let sql = format!("SELECT {function}(n) FROM (VALUES {values}) AS x(n)");
+        let error = both(source, None, &sql).await.unwrap_err();
+        assert_eq!(error, format!("function '{function}' returned a bad result: {message}"), "{function}");
+    }
+}
+
 #[tokio::test]
 async fn wrong_result_types_name_the_function_and_row() {
     let source = r#"
@@ -218,11 +230,7 @@ bad_date = udf(lambda n: "2020-01-01", [DataTypes.BIGINT()], DataTypes.DATE())
         ("bad_decimal", "row 1: value 100 does not fit DECIMAL(3, 1)"),
         ("bad_date", "row 0: expected DATE, got str '2020-01-01'"),
     ];
-    for (function, message) in cases {
-        let sql = format!("SELECT {function}(n) FROM (VALUES (1), (2), (3)) AS x(n)");
-        let error = both(source, None, &sql).await.unwrap_err();
-        assert_eq!(error, format!("function '{function}' returned a bad result: {message}"));
-    }
+    assert_bad_results(source, "(1), (2), (3)", &cases).await;
     for mode in MODES {
         let set = function_set(mode, source).unwrap();
         let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
@@ -263,4 +271,219 @@ add = udf(lambda a, b: a + b, result_type='DOUBLE')\n";
          int 127,int 32767,int 2147483647,int 9223372036854775807,float 3.0,float -0.0,3,2147483647.0",
     )
     .await;
+}
+
+const NEW_TYPES: &str = r#"
+from udfbox import DataTypes, udf
+
+_TYPES = {
+    "u8": DataTypes.UTINYINT(), "u16": DataTypes.USMALLINT(), "u32": DataTypes.UINT(),
+    "u64": DataTypes.UBIGINT(), "ls": DataTypes.LARGE_STRING(), "lb": DataTypes.LARGE_BYTES(),
+    "iv": DataTypes.INTERVAL(), "js": DataTypes.JSON(), "num": DataTypes.NUMERIC(),
+}
+for _name, _type in _TYPES.items():
+    globals()["echo_" + _name] = udf(lambda x: x, [_type], _type)
+    globals()["show_" + _name] = udf(lambda x: "%s %r" % (type(x).__name__, x), [_type], DataTypes.STRING())
+"#;
+
+/// One column per new type; row 0 ordinary values, row 1 all NULL, row 2 edge values.
+fn new_types() -> RecordBatch {
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("u8", Arc::new(UInt8Array::from(vec![Some(1), None, Some(u8::MAX)]))),
+        ("u16", Arc::new(UInt16Array::from(vec![Some(2), None, Some(u16::MAX)]))),
+        ("u32", Arc::new(UInt32Array::from(vec![Some(3), None, Some(u32::MAX)]))),
+        ("u64", Arc::new(UInt64Array::from(vec![Some(4), None, Some(u64::MAX)]))),
+        ("ls", Arc::new(LargeStringArray::from(vec![Some("abc"), None, Some("héllo")]))),
+        ("lb", Arc::new(LargeBinaryArray::from(vec![Some(&b"\x00\xff"[..]), None, Some(&b""[..])]))),
+        (
+            "iv",
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                Some(IntervalMonthDayNano::new(1, 2, 3)),
+                None,
+                Some(IntervalMonthDayNano::new(i32::MIN, -1, i64::MAX)),
+            ])),
+        ),
+        ("js", Arc::new(StringArray::from(vec![Some(r#"{"a": [1, 2.5, null]}"#), None, Some(r#""text""#)]))),
+        (
+            "num",
+            Arc::new(StringArray::from(vec![Some("1.50"), None, Some("-123456789012345678901234567890.000000001")])),
+        ),
+    ];
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+#[tokio::test]
+async fn new_types_round_trip_with_nulls_in_every_mode() {
+    let batch = new_types();
+    for mode in MODES {
+        let set = function_set(mode, NEW_TYPES).unwrap();
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let name = field.name();
+            let echo = set.call(&format!("echo_{name}"), &[column.clone()], batch.num_rows()).unwrap();
+            assert_eq!(&echo, column, "{name} in {mode}");
+        }
+        // JSON and NUMERIC carry their logical type on the result field.
+        let key = |name: &str| {
+            set.function(name).unwrap().result_field.metadata().get(udfbox::types::LOGICAL_TYPE_KEY).cloned()
+        };
+        assert_eq!(key("echo_js").as_deref(), Some("JSON"), "{mode}");
+        assert_eq!(key("echo_num").as_deref(), Some("NUMERIC"), "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn python_sees_the_new_types_as_python_values() {
+    let select: Vec<String> = ["u8", "u16", "u32", "u64", "ls", "lb", "iv", "js", "num"]
+        .iter()
+        .map(|c| format!("show_{c}({c}) AS {c}"))
+        .collect();
+    let csv = both(NEW_TYPES, Some(new_types()), &format!("SELECT {} FROM t", select.join(", "))).await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[1],
+        "int 1,int 2,int 3,int 4,str 'abc',bytes b'\\x00\\xff',\"MonthDayNano MonthDayNano(months=1, days=2, \
+         nanoseconds=3)\",\"dict {'a': [1, 2.5, None]}\",Decimal Decimal('1.50')"
+    );
+    assert_eq!(rows[2], "NoneType None,NoneType None,NoneType None,NoneType None,NoneType None,NoneType None,NoneType None,NoneType None,NoneType None");
+    assert_eq!(
+        rows[3],
+        "int 255,int 65535,int 4294967295,int 18446744073709551615,str 'héllo',bytes b'',\"MonthDayNano \
+         MonthDayNano(months=-2147483648, days=-1, nanoseconds=9223372036854775807)\",str 'text',\
+         Decimal Decimal('-123456789012345678901234567890.000000001')"
+    );
+}
+
+#[tokio::test]
+async fn new_types_from_python_values_and_their_range_errors() {
+    let source = r#"
+import decimal
+from udfbox import DataTypes, MonthDayNano, udf
+
+small = udf(lambda n: 250 + n, [DataTypes.BIGINT()], DataTypes.UTINYINT())
+unsigned = udf(lambda n: 2 ** 64 - n, [DataTypes.BIGINT()], DataTypes.UBIGINT())
+interval = udf(lambda n: MonthDayNano(n, -n, n * 10 ** 9) if n != 2 else (1, 2, 3), [DataTypes.BIGINT()], DataTypes.INTERVAL())
+big_interval = udf(lambda n: (2 ** 31, 0, 0), [DataTypes.BIGINT()], DataTypes.INTERVAL())
+pair = udf(lambda n: (1, 2), [DataTypes.BIGINT()], DataTypes.INTERVAL())
+as_json = udf(lambda n: {"n": n, "list": [n] * n, "none": None} if n != 2 else None, [DataTypes.BIGINT()], DataTypes.JSON())
+not_json = udf(lambda n: {n}, [DataTypes.BIGINT()], DataTypes.JSON())
+nan_json = udf(lambda n: float("nan"), [DataTypes.BIGINT()], DataTypes.JSON())
+numeric = udf(lambda n: decimal.Decimal("1234567890123456789012345678901234567890.5%d" % n) if n != 2 else n,
+              [DataTypes.BIGINT()], DataTypes.NUMERIC())
+float_numeric = udf(lambda n: n / 2, [DataTypes.BIGINT()], DataTypes.NUMERIC())
+large = udf(lambda n: "x" * n, [DataTypes.BIGINT()], "LARGE_STRING")
+"#;
+    check(
+        source,
+        None,
+        "SELECT small(n) s, unsigned(n) u, as_json(n) j, numeric(n) num, large(n) l FROM (VALUES (1), (2), (3)) AS x(n) ORDER BY n",
+        r#"s,u,j,num,l
+        251,18446744073709551615,"{""n"": 1, ""list"": [1], ""none"": null}",1234567890123456789012345678901234567890.51,x
+        252,18446744073709551614,,2,xx
+        253,18446744073709551613,"{""n"": 3, ""list"": [3, 3, 3], ""none"": null}",1234567890123456789012345678901234567890.53,xxx"#,
+    )
+    .await;
+    for mode in MODES {
+        let set = function_set(mode, source).unwrap();
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+        let got = set.call("interval", &[ints], 2).unwrap();
+        let expected = IntervalMonthDayNanoArray::from(vec![
+            IntervalMonthDayNano::new(1, -1, 1_000_000_000),
+            IntervalMonthDayNano::new(1, 2, 3),
+        ]);
+        assert_eq!(got.as_ref(), &expected as &dyn arrow::array::Array, "{mode}");
+    }
+    let cases = [
+        ("small", "row 1: value 256 is out of range for UTINYINT"),
+        ("unsigned", "row 0: value 18446744073709551616 is out of range for UBIGINT"),
+        ("big_interval", "row 0: value tuple (2147483648, 0, 0) is out of range for INTERVAL"),
+        ("pair", "row 0: expected INTERVAL (MonthDayNano(months, days, nanoseconds)), got tuple (1, 2)"),
+        ("not_json", "row 0: expected a JSON value, got set {0} (Object of type set is not JSON serializable)"),
+        ("nan_json", "row 0: expected a JSON value, got float nan (NaN and infinities are not JSON)"),
+        ("float_numeric", "row 0: expected NUMERIC, got float 0.0"),
+    ];
+    assert_bad_results(source, "(0), (6)", &cases).await;
+}
+
+const NOT_NULL: &str = r#"
+from udfbox import DataTypes, udf
+
+int_nn = udf(lambda n: None if n == 2 else n, [DataTypes.BIGINT()], DataTypes.INT(nullable=False))
+items = udf(lambda n: [1, None] if n == 2 else [n], [DataTypes.BIGINT()], "ARRAY<INT NOT NULL>")
+row = udf(lambda n: None if n == 1 else {"a": None if n == 3 else n, "b": None}, [DataTypes.BIGINT()],
+          "ROW<`a` BIGINT NOT NULL, `b` STRING>")
+values = udf(lambda n: {"k": None} if n == 3 else {"k": n}, [DataTypes.BIGINT()], "MAP<STRING, BIGINT NOT NULL>")
+takes = udf(lambda n: n, [DataTypes.BIGINT(nullable=False)], DataTypes.BIGINT())
+takes_items = udf(lambda a: len(a), ["ARRAY<BIGINT NOT NULL>"], DataTypes.BIGINT())
+raises = udf(lambda n: 1 // (n - 2), [DataTypes.BIGINT()], "INT NOT NULL")
+"#;
+
+#[tokio::test]
+async fn not_null_results_and_arguments() {
+    // What fits passes.
+    check(
+        NOT_NULL,
+        None,
+        "SELECT n, int_nn(n) i, items(n) a, row(n) r, takes(n) t, takes_items(make_array(n, n)) ti \
+         FROM (VALUES (1), (5)) AS x(n) ORDER BY n",
+        "n,i,a,r,t,ti
+         1,1,[1],,1,2
+         5,5,[5],\"{a: 5, b: }\",5,2",
+    )
+    .await;
+    // A NULL produced where the type allows none names the function and the row.
+    let cases = [
+        ("int_nn", "row 1: expected INT NOT NULL, got NULL"),
+        ("items", "row 1: expected INT NOT NULL, got NULL"),
+        ("row", "row 2: expected BIGINT NOT NULL, got NULL"),
+        ("values", "row 2: expected BIGINT NOT NULL, got NULL"),
+    ];
+    assert_bad_results(NOT_NULL, "(1), (2), (3)", &cases).await;
+    for mode in MODES {
+        let mut set = function_set(mode, NOT_NULL).unwrap();
+        let function = set.function("items").unwrap();
+        assert!(function.result_field.is_nullable(), "{mode}");
+        let DataType::List(item) = function.result_field.data_type() else { panic!("not a list") };
+        assert!(!item.is_nullable(), "{mode}");
+        assert!(!set.function("int_nn").unwrap().result_field.is_nullable(), "{mode}");
+
+        // NULL arguments where the declared type allows none are refused before the call.
+        let with_null: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None]));
+        let error = set.call("takes", &[with_null], 2).unwrap_err();
+        assert_eq!(error.to_string(), "argument 1 of 'takes' is BIGINT NOT NULL, but row 1 is NULL", "{mode}");
+        let lists: ArrayRef =
+            Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![Some(vec![Some(1), None])]));
+        let error = set.call("takes_items", &[lists], 1).unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "argument 1 of 'takes_items' is ARRAY<BIGINT NOT NULL>, but the argument does not convert"
+            ),
+            "{mode}: {error}"
+        );
+
+        // Under the null policy a failing row of a NOT NULL function cannot become NULL: it fails.
+        set.set_error_policy("raises", udfbox::ErrorPolicy::Null);
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let udfbox::Error::Udf(e) = set.call("raises", &[ints], 3).unwrap_err() else { panic!("{mode}") };
+        assert_eq!((e.kind, e.row), (udfbox::UdfErrorKind::Exception, Some(1)), "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn the_host_checks_not_null_and_logical_types_itself() {
+    // A UDF file can patch the runtime it runs in; the host still refuses what breaks the types.
+    let source = r#"
+import udfbox.arrow
+from udfbox import DataTypes, udf
+
+def _nulls(n):
+    nulls.result_type.nullable = True  # registered NOT NULL, now unchecked by the runtime
+    return None if n == 2 else n
+
+nulls = udf(_nulls, [DataTypes.BIGINT()], "INT NOT NULL")
+udfbox.arrow._json_text = lambda dt, values, rows: ["not json" for _ in values]
+as_json = udf(lambda n: n, [DataTypes.BIGINT()], DataTypes.JSON())
+"#;
+    let cases =
+        [("nulls", "row 1: expected INT NOT NULL, got NULL"), ("as_json", "row 0: 'not json' is not a JSON value")];
+    assert_bad_results(source, "(1), (2)", &cases).await;
 }

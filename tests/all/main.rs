@@ -22,6 +22,8 @@ mod process;
 #[cfg(feature = "serve")]
 mod risingwave;
 #[cfg(feature = "serve")]
+mod serve;
+#[cfg(feature = "serve")]
 mod serve_load;
 mod sql;
 mod stdlib;

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result, UdfError, UdfErrorKind};
 use crate::limits::Limits;
-use crate::types::{arrow_field, udf_type_of};
+use crate::types::{self, arrow_field, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
 #[cfg(feature = "native")]
@@ -453,6 +453,7 @@ impl FunctionSet {
             if array.len() != num_rows {
                 return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
             }
+            check_result(function, array.as_ref())?;
             Ok((array, result.failed_rows, result.first_failure))
         });
         match decoded {
@@ -462,7 +463,8 @@ impl FunctionSet {
                 self.note_failures(name, u64::from(failed), num_rows, first);
                 Ok(array)
             }
-            Err(error) if policy == ErrorPolicy::Null && nullable(&error) => {
+            // A NOT NULL result has no NULL to put in place of a failed batch.
+            Err(error) if policy == ErrorPolicy::Null && nullable(&error) && function.result_field.is_nullable() => {
                 self.note_failures(name, num_rows as u64, num_rows, error.to_string());
                 Ok(new_null_array(&function.result_type, num_rows))
             }
@@ -474,15 +476,27 @@ impl FunctionSet {
     fn encode_args(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<Vec<WireColumn>> {
         let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
         let targets = self.argument_types(name, &types)?;
+        let fields = self.function(name).and_then(|f| f.input_fields.as_ref());
         let mut columns = Vec::with_capacity(args.len());
-        for (array, (udf_type, arrow_type)) in args.iter().zip(&targets) {
+        for (i, (array, (udf_type, arrow_type))) in args.iter().zip(&targets).enumerate() {
             if array.len() != num_rows {
                 return Err(Error::Invalid(format!(
                     "argument of '{name}' has {} rows, the batch {num_rows}",
                     array.len()
                 )));
             }
-            let array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
+            let refused =
+                |detail: String| Error::Invalid(format!("argument {} of '{name}' is {udf_type}, but {detail}", i + 1));
+            if fields.and_then(|f| f.get(i)).is_some_and(|f| !f.is_nullable()) && array.null_count() > 0 {
+                let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default();
+                return Err(refused(format!("row {row} is NULL")));
+            }
+            let array = if array.data_type() == arrow_type {
+                array.clone()
+            } else {
+                // A cast into a NOT NULL element or field fails on a NULL there.
+                cast(array, arrow_type).map_err(|e| refused(format!("the argument does not convert: {e}")))?
+            };
             columns.push(wire::encode(udf_type, &array)?);
         }
         Ok(columns)
@@ -517,6 +531,7 @@ impl FunctionSet {
         let rows = rows.as_any().downcast_ref::<StructArray>().cloned();
         match (sources, rows) {
             (Some(sources), Some(rows)) if sources.len() == rows.len() && sources.null_count() == 0 => {
+                check_result(function, &rows)?;
                 Ok((sources, rows))
             }
             _ => Err(bad_result(name, "malformed table output")),
@@ -607,6 +622,7 @@ impl FunctionSet {
         if values.len() != states.len() {
             return Err(bad_result(name, "returned the wrong number of results"));
         }
+        check_result(function, values.as_ref())?;
         Ok(values)
     }
 
@@ -707,7 +723,7 @@ impl FunctionSet {
 }
 
 /// Errors the `null` policy turns into NULLs: the function failed, not the request.
-fn nullable(error: &Error) -> bool {
+pub(crate) fn nullable(error: &Error) -> bool {
     match error {
         Error::Udf(e) => matches!(e.kind, UdfErrorKind::Exception | UdfErrorKind::BadResult),
         Error::Timeout { .. }
@@ -726,6 +742,17 @@ impl Drop for FunctionSet {
             tracing::warn!(target: "udfbox::udf", "close() failed: {e}");
         }
     }
+}
+
+/// What Arrow's validation of a result leaves to check: NULL where the result type is NOT NULL,
+/// and the text of `JSON` and `NUMERIC` values.
+fn check_result(function: &Function, array: &dyn Array) -> Result<()> {
+    let name = &function.info.name;
+    if !function.result_field.is_nullable() && array.null_count() > 0 {
+        let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default();
+        return Err(bad_result(name, format!("row {row}: expected {}, got NULL", function.info.result_type)));
+    }
+    types::check_values(&function.result_field, array).map_err(|e| bad_result(name, e))
 }
 
 /// What the runtime reported about a function is untrusted (the sandbox may be subverted): the

@@ -1,7 +1,9 @@
-//! The `udfbox` command line: `udfbox sql ...` and `udfbox functions ...`, one module each;
-//! `setup` holds what they share.
+//! The `udfbox` command line: `udfbox sql ...`, `udfbox functions ...` and `udfbox serve ...`,
+//! one module each; `setup` holds what they share.
 
 mod functions;
+#[cfg(feature = "serve")]
+mod serve;
 mod setup;
 mod sql;
 
@@ -22,6 +24,9 @@ enum Command {
     Sql(sql::SqlArgs),
     /// List the functions a UDF file registers.
     Functions(functions::FunctionsArgs),
+    /// Serve UDFs over Arrow Flight to RisingWave, Databend and other clients.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,7 +41,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal error (please report): {message}");
     }));
     let filter = tracing_subscriber::EnvFilter::try_from_env("UDFBOX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,udfbox::udf=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,udfbox::udf=info,udfbox::serve=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -67,5 +72,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Sql(args) => sql::run(args).await,
         Command::Functions(args) => functions::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args).await,
     }
 }

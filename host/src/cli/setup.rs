@@ -86,7 +86,9 @@ pub fn error_policies(args: &[String], options: &mut Options) -> Result<(), Stri
     Ok(())
 }
 
-pub fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<FunctionSet, String> {
+/// The options `setup` and `on_error` describe for a set in `mode` (notes about what a mode
+/// ignores go to stderr).
+pub fn options(mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<Options, String> {
     let params = setup.params.iter().map(|p| key_value("--param", p)).collect::<Result<Vec<_>, _>>()?;
     let limits = setup.limits.limits()?;
     match mode {
@@ -117,6 +119,11 @@ pub fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]
         options.config.set(&key, &value).map_err(|e| e.to_string())?;
     }
     error_policies(on_error, &mut options)?;
+    Ok(options)
+}
+
+pub fn load(udfs: &[PathBuf], mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<FunctionSet, String> {
+    let options = options(mode, setup, on_error)?;
     let mut set = FunctionSet::new(options).map_err(|e| e.to_string())?;
     for path in udfs {
         set.load_file(path).map_err(|e| e.to_string())?;
