@@ -29,6 +29,8 @@ import pyflink.common  # noqa: E402,F401  (PyFlink-compatible imports for UDF fi
 import pyflink.table  # noqa: E402,F401
 import pyflink.table.types  # noqa: E402,F401
 import pyflink.table.udf  # noqa: E402,F401
+import arrow_udf  # noqa: E402,F401  (the arrow-udf and databend-udf APIs, for their UDF files)
+import databend_udf  # noqa: E402,F401
 
 # `/deps` exists only when the host granted a read-only dependency directory (`--deps`).
 _RUNTIME = _runtime.Runtime(deps_dir="/deps")

@@ -29,11 +29,15 @@ const COMPONENTIZE_ARGS: [&str; 9] =
     ["-d", "wit", "-w", "udfbox-guest", "componentize", "guest", "-p", "guest-runtime", "-o"];
 const COMPONENTIZE_ENV: [(&str, &str); 1] = [("PYTHONDONTWRITEBYTECODE", "1")];
 
+/// The Python packages of `guest-runtime/` (as `host/src/backend/sources.rs` embeds them).
+const PACKAGES: [&str; 4] = ["udfbox", "pyflink", "arrow_udf", "databend_udf"];
+
 fn inputs(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![root.join("wit/udfbox.wit"), root.join("guest-runtime/guest.py")];
     let mut sources = Vec::new();
-    python_files(&root.join("guest-runtime/udfbox"), &mut sources);
-    python_files(&root.join("guest-runtime/pyflink"), &mut sources);
+    for package in PACKAGES {
+        python_files(&root.join("guest-runtime").join(package), &mut sources);
+    }
     sources.sort();
     files.extend(sources);
     files

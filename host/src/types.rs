@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, StringArray};
+use arrow::array::{Array, ArrayData, AsArray, StringArray};
 use arrow::datatypes::{DataType, Field, Fields, IntervalUnit, TimeUnit};
+use arrow::error::ArrowError;
 
 use crate::error::{Error, Result};
 
@@ -37,6 +38,40 @@ pub fn arrow_field(text: &str) -> Result<Field> {
 /// The Arrow type of a udfbox type string (the data type of its [`arrow_field`]).
 pub fn arrow_type(text: &str) -> Result<DataType> {
     Ok(arrow_field(text)?.data_type().clone())
+}
+
+/// `ty` with every nested field nullable (map keys stay non-null, as Arrow requires). Arguments
+/// are cast to this, since Arrow and DataFusion cast into non-nullable fields only from
+/// non-nullable ones, and then checked against `ty` with [`restrict`].
+pub fn nullable_type(ty: &DataType) -> DataType {
+    let relax = |f: &Field| f.clone().with_data_type(nullable_type(f.data_type())).with_nullable(true);
+    match ty {
+        DataType::List(item) => DataType::List(Arc::new(relax(item))),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| relax(f)).collect()),
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(pair) = entries.data_type() else { return ty.clone() };
+            let pair: Fields = pair.iter().enumerate().map(|(i, f)| relax(f).with_nullable(i != 0)).collect();
+            DataType::Map(Arc::new(entries.as_ref().clone().with_data_type(DataType::Struct(pair))), *sorted)
+        }
+        _ => ty.clone(),
+    }
+}
+
+/// `data` (of [`nullable_type`]`(ty)`) as type `ty`, validated by Arrow: a NULL where `ty` allows
+/// none is an error.
+pub fn restrict(data: ArrayData, ty: &DataType) -> std::result::Result<ArrayData, ArrowError> {
+    let child_types: Vec<&DataType> = match ty {
+        DataType::List(item) | DataType::Map(item, _) => vec![item.data_type()],
+        DataType::Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
+        _ => return Ok(data),
+    };
+    let children = data
+        .child_data()
+        .iter()
+        .zip(child_types)
+        .map(|(child, child_type)| restrict(child.clone(), child_type))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    data.into_builder().data_type(ty.clone()).child_data(children).build()
 }
 
 /// Checks what Arrow's own validation cannot: that every value of a `JSON` or `NUMERIC` field

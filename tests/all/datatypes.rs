@@ -455,7 +455,7 @@ async fn not_null_results_and_arguments() {
         let error = set.call("takes_items", &[lists], 1).unwrap_err().to_string();
         assert!(
             error.starts_with(
-                "argument 1 of 'takes_items' is ARRAY<BIGINT NOT NULL>, but the argument does not convert"
+                "argument 1 of 'takes_items' is ARRAY<BIGINT NOT NULL>, but it holds a NULL where the type allows none"
             ),
             "{mode}: {error}"
         );

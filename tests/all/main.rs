@@ -4,6 +4,7 @@
 mod adversarial;
 mod aggregates;
 mod cli;
+mod compat;
 mod config;
 #[cfg(feature = "serve")]
 mod databend;

@@ -139,6 +139,14 @@ def shout(text):
 def inverse(x):
     return 100 // x
 
+@udf(input_types=['NUMERIC'], result_type='NUMERIC')
+def half(d):
+    return None if d is None else d / 2
+
+@udf(input_types=['JSON'], result_type='JSON')
+def keys(doc):
+    return None if doc is None else sorted(doc)
+
 @udtf(input_types=['INT'], result_types=['INT'])
 def series(n):
     for i in range(n):
@@ -251,7 +259,10 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     assert_eq!(versions.iter().map(|v| v.to_vec()).collect::<Vec<_>>(), [vec![2u8]]);
 
     let infos = list(&mut client).await.unwrap();
-    assert_eq!(names(&infos), ["builtin_echo", "builtin_healthy", "gcd", "inverse", "pairs", "series", "shout"]);
+    assert_eq!(
+        names(&infos),
+        ["builtin_echo", "builtin_healthy", "gcd", "half", "inverse", "keys", "pairs", "series", "shout"]
+    );
 
     // get_flight_info: inputs named after the parameters, then the output named after the
     // function; total_records = number of inputs.
@@ -310,6 +321,18 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     let results = exchange(&mut client, "pairs", vec![batch(vec![("n", ints(&[Some(3)]))])]).await.unwrap();
     let value = results[0].column(1).as_any().downcast_ref::<StructArray>().unwrap();
     assert_eq!(value.column(1).as_ref(), &StringArray::from(vec!["", "x", "xx"]) as &dyn Array);
+
+    // Decimals and JSON travel as strings with arrow-udf's extension names.
+    let extension = |batch: &RecordBatch| batch.schema().field(0).metadata().get("ARROW:extension:name").cloned();
+    let amounts: ArrayRef = Arc::new(StringArray::from(vec![Some("3.5"), None, Some("12345678901234567890.5")]));
+    let result = call(&mut client, "half", vec![("d", amounts)]).await.unwrap();
+    assert_eq!(extension(&result).as_deref(), Some("arrowudf.decimal"));
+    let expected = StringArray::from(vec![Some("1.75"), None, Some("6172839450617283945.25")]);
+    assert_eq!(result.column(0).as_ref(), &expected as &dyn Array);
+    let docs: ArrayRef = Arc::new(StringArray::from(vec![r#"{"b": 1, "a": [true]}"#]));
+    let result = call(&mut client, "keys", vec![("doc", docs)]).await.unwrap();
+    assert_eq!(extension(&result).as_deref(), Some("arrowudf.json"));
+    assert_eq!(result.column(0).as_ref(), &StringArray::from(vec![r#"["a", "b"]"#]) as &dyn Array);
 
     // A UDF's exception fails its exchange with a status naming function, exception and message.
     let status = call(&mut client, "inverse", vec![("x", ints(&[Some(5), Some(0)]))]).await.unwrap_err();
@@ -397,6 +420,20 @@ async fn databend_dialect() {
         assert_eq!(values.len(), rows);
         assert_eq!(values.value(12345), "W12345!");
     }
+
+    // VARIANT: JSON text in LargeBinary, marked `Extension: Variant`.
+    let schema =
+        Schema::try_from(client.get_flight_info(FlightDescriptor::new_path(vec!["keys".into()])).await.unwrap())
+            .unwrap();
+    for field in schema.fields() {
+        assert_eq!(field.data_type(), &DataType::LargeBinary);
+        assert_eq!(field.metadata().get("Extension").map(String::as_str), Some("Variant"));
+    }
+    let docs: ArrayRef =
+        Arc::new(arrow::array::LargeBinaryArray::from(vec![Some(br#"{"z": 0, "y": null}"#.as_ref()), None]));
+    let result = call(&mut client, "keys", vec![("arg1", docs)]).await.unwrap();
+    let expected = arrow::array::LargeBinaryArray::from(vec![Some(br#"["y", "z"]"#.as_ref()), None]);
+    assert_eq!(result.column(0).as_ref(), &expected as &dyn Array);
 
     // Table functions answer their declared columns, no `row` column.
     let results = exchange(&mut client, "pairs", vec![batch(vec![("arg1", ints(&[Some(2), Some(1)]))])]).await.unwrap();
@@ -652,7 +689,7 @@ async fn calls_beyond_the_bounds_get_resource_exhausted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_health_endpoints() {
-    let (_dir, server) = serve_gcd(&["--metrics-listen", "127.0.0.1:0"]);
+    let (_dir, server) = serve_gcd(&["--metrics-listen", "127.0.0.1:0", "--fuel", "100000000000"]);
     let mut client = server.client(None).await;
     call(&mut client, "gcd", vec![("a", ints(&[Some(4), Some(6)])), ("b", ints(&[Some(2), Some(3)]))]).await.unwrap();
     call(&mut client, "gcd", vec![("a", ints(&[Some(4)])), ("b", ints(&[Some(2)]))]).await.unwrap();
@@ -673,6 +710,9 @@ async fn metrics_and_health_endpoints() {
         assert!(body.lines().any(|l| l == line), "no '{line}' in:\n{body}");
     }
     assert!(body.contains("udfbox_serve_call_duration_seconds_bucket{"), "{body}");
+    let fuel =
+        body.lines().find_map(|l| l.strip_prefix("udfbox_serve_fuel_used_total{tenant=\"default\",function=\"gcd\"} "));
+    assert!(fuel.is_some_and(|units| units.parse::<u64>().unwrap() > 0), "{body}");
     let (status, body) = server.http_get("/health");
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, "ok\n");

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
+use arrow::array::{make_array, new_null_array, Array, ArrayRef, BinaryArray, Int32Array, StructArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
 
@@ -411,7 +411,8 @@ impl FunctionSet {
                     args.len()
                 )));
             }
-            return Ok(declared.clone());
+            // Cast targets allow NULL at every depth; `encode_args` checks NOT NULL itself.
+            return Ok(declared.iter().map(|(t, ty)| (t.clone(), types::nullable_type(ty))).collect());
         }
         args.iter()
             .enumerate()
@@ -491,12 +492,12 @@ impl FunctionSet {
                 let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default();
                 return Err(refused(format!("row {row} is NULL")));
             }
-            let array = if array.data_type() == arrow_type {
-                array.clone()
-            } else {
-                // A cast into a NOT NULL element or field fails on a NULL there.
-                cast(array, arrow_type).map_err(|e| refused(format!("the argument does not convert: {e}")))?
-            };
+            let mut array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
+            if let Some(strict) = fields.and_then(|f| f.get(i)).map(|f| f.data_type()).filter(|t| *t != arrow_type) {
+                let data = types::restrict(array.to_data(), strict)
+                    .map_err(|e| refused(format!("it holds a NULL where the type allows none ({e})")))?;
+                array = make_array(data);
+            }
             columns.push(wire::encode(udf_type, &array)?);
         }
         Ok(columns)

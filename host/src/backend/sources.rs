@@ -2,10 +2,12 @@
 //! that run the machine's CPython: native mode imports them from memory, process mode sends them
 //! to each worker when it starts. The sandbox has them in its component instead.
 
-/// `(module, is package, source)` for every module of the `udfbox` and `pyflink` packages.
+/// `(module, is package, source)` for every module of the `udfbox`, `pyflink`, `arrow_udf` and
+/// `databend_udf` packages.
 pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("udfbox", true, include_str!("../../../guest-runtime/udfbox/__init__.py")),
     ("udfbox.arrow", false, include_str!("../../../guest-runtime/udfbox/arrow.py")),
+    ("udfbox.dialects", false, include_str!("../../../guest-runtime/udfbox/dialects.py")),
     ("udfbox.metrics", false, include_str!("../../../guest-runtime/udfbox/metrics.py")),
     ("udfbox.row", false, include_str!("../../../guest-runtime/udfbox/row.py")),
     ("udfbox.runtime", false, include_str!("../../../guest-runtime/udfbox/runtime.py")),
@@ -19,6 +21,8 @@ pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("pyflink.table", true, include_str!("../../../guest-runtime/pyflink/table/__init__.py")),
     ("pyflink.table.types", false, include_str!("../../../guest-runtime/pyflink/table/types.py")),
     ("pyflink.table.udf", false, include_str!("../../../guest-runtime/pyflink/table/udf.py")),
+    ("arrow_udf", true, include_str!("../../../guest-runtime/arrow_udf/__init__.py")),
+    ("databend_udf", true, include_str!("../../../guest-runtime/databend_udf/__init__.py")),
 ];
 
 /// The importer module, which serves the others from memory.
@@ -41,7 +45,7 @@ mod tests {
     fn every_runtime_module_is_embedded() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-runtime");
         let mut missing = Vec::new();
-        for package in ["udfbox", "pyflink"] {
+        for package in ["udfbox", "pyflink", "arrow_udf", "databend_udf"] {
             for entry in walk(&format!("{root}/{package}")) {
                 let module = entry.trim_start_matches(&format!("{root}/")).trim_end_matches(".py").replace('/', ".");
                 let module = module.trim_end_matches(".__init__").to_string();

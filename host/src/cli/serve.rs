@@ -137,11 +137,23 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
         }
     });
-    let shutdown = async move {
+    // The first SIGINT/SIGTERM drains; a second one ends the process without waiting.
+    let (first, shutdown) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+        let _ = first.send(());
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("udfbox serve: second signal: exiting without waiting for calls in flight");
+        std::process::exit(1);
+    });
+    let shutdown = async move {
+        let _ = shutdown.await;
     };
     server.serve(listeners, shutdown).await.map_err(|e| e.to_string())
 }
