@@ -611,6 +611,53 @@ async fn messages_beyond_the_size_limit_are_refused() {
     assert_eq!(result.column(0).as_ref(), &StringArray::from(vec!["OK!"]) as &dyn Array);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_statuses() {
+    let (_dir, server) = serve_gcd(&[]);
+    let mut client = server.client(None).await;
+    let send = |messages: Vec<FlightData>| {
+        let server = &server;
+        async move {
+            let mut client = server.client(None).await;
+            let result = async {
+                client
+                    .do_exchange(futures::stream::iter(messages.into_iter().map(Ok)))
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            }
+            .await;
+            result.map(drop).map_err(code_of)
+        }
+    };
+    let named = |mut data: FlightData| {
+        data.flight_descriptor = Some(FlightDescriptor::new_path(vec!["gcd".into()]));
+        data
+    };
+    // Not Arrow IPC at all.
+    let garbage = named(FlightData::new().with_data_header(b"not a flatbuffer".to_vec()).with_data_body(vec![0u8; 64]));
+    assert_eq!(send(vec![garbage]).await, Err(Code::InvalidArgument));
+    // A schema, then a record batch whose body is cut short.
+    let input = batch(vec![("a", ints(&[Some(1), Some(2)])), ("b", ints(&[Some(3), Some(4)]))]);
+    let mut messages: Vec<FlightData> =
+        FlightDataEncoderBuilder::new().build(futures::stream::iter([Ok(input)])).try_collect().await.unwrap();
+    messages[0] = named(messages[0].clone());
+    messages[1].data_body = messages[1].data_body.slice(..messages[1].data_body.len() / 2);
+    assert_eq!(send(messages).await, Err(Code::InvalidArgument), "{}", server.stderr());
+    // No descriptor, no messages.
+    let unnamed: Vec<FlightData> = FlightDataEncoderBuilder::new()
+        .build(futures::stream::iter([Ok(batch(vec![("a", ints(&[Some(1)]))]))]))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(send(unnamed).await, Err(Code::InvalidArgument));
+    assert_eq!(send(vec![]).await, Err(Code::InvalidArgument));
+    // The server goes on.
+    let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9)])), ("b", ints(&[Some(6)]))]).await.unwrap();
+    assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![3]) as &dyn Array);
+    assert_no_panic(&server.stderr());
+}
+
 /// A server with `wait_for_release` and `quick`, deps in `dir/deps`.
 fn waiting_server(dir: &Path, extra: &[&str]) -> Serve {
     let udf = write(dir, "wait.py", WAIT);
@@ -740,4 +787,56 @@ fn serve_needs_something_to_serve() {
     let (code, _, stderr) = crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to serve"), "{stderr}");
+}
+
+/// What `scripts/serve` serves: the bundled arrow-udf and PyFlink files to anyone, the
+/// databend-udf file as the example tenant (token `databend-example`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_examples_as_scripts_serve_serves_them() {
+    let script = std::fs::read_to_string(repo_root().join("scripts/serve")).unwrap();
+    let args = "--udf udfs/arrow_udf_example.py --udf udfs/add.py --tenants udfs/tenants";
+    assert!(script.contains(args), "scripts/serve no longer serves: {args}");
+    let server = Serve::start(&args.split(' ').collect::<Vec<_>>());
+
+    // RisingWave: no token.
+    let mut open = server.client(None).await;
+    let listed = names(&list(&mut open).await.unwrap());
+    for name in ["gcd", "decimal_add", "json_get", "series", "extract_tcp_info", "array_len_batch", "add_lambda"] {
+        assert!(listed.contains(&name.to_string()), "{name} not in {listed:?}");
+    }
+    let info = open.get_flight_info(FlightDescriptor::new_path(vec!["gcd".into()])).await.unwrap();
+    assert_eq!(info.total_records, 2);
+    // Databend's CREATE FUNCTION gcd (INT, INT) RETURNS INT compares these types: nullable Int32.
+    let schema = Schema::try_from(info).unwrap();
+    assert!(schema.fields().iter().all(|f| f.data_type() == &DataType::Int32 && f.is_nullable()), "{schema:?}");
+    let result = call(&mut open, "gcd", vec![("x", ints(&[Some(48), Some(7)])), ("y", ints(&[Some(18), Some(21)]))])
+        .await
+        .unwrap();
+    assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![6, 7]) as &dyn Array);
+    let d: ArrayRef = Arc::new(StringArray::from(vec!["1.10"]));
+    let result = call(&mut open, "decimal_add", vec![("a", d.clone()), ("b", d)]).await.unwrap();
+    assert_eq!(result.schema().field(0).metadata()["ARROW:extension:name"], "arrowudf.decimal");
+    assert_eq!(result.column(0).as_ref(), &StringArray::from(vec!["2.20"]) as &dyn Array);
+    let results = exchange(&mut open, "series", vec![batch(vec![("n", ints(&[Some(2), None]))])]).await.unwrap();
+    let all = arrow::compute::concat_batches(&results[0].schema(), &results).unwrap();
+    assert_eq!(all.column(0).as_ref(), &Int32Array::from(vec![0, 0]) as &dyn Array);
+    assert_eq!(all.column(1).as_ref(), &Int32Array::from(vec![0, 1]) as &dyn Array);
+    assert!(!listed.contains(&"json_access".to_string()));
+
+    // Databend, with the example tenant's token: its own gcd (skip_null) and VARIANT.
+    let mut databend = server.client(Some("databend-example")).await;
+    let listed = names(&list(&mut databend).await.unwrap());
+    for name in ["gcd", "json_access", "squares", "builtin_healthy", "builtin_echo"] {
+        assert!(listed.contains(&name.to_string()), "{name} not in {listed:?}");
+    }
+    let result = call(&mut databend, "gcd", vec![("x", ints(&[Some(12), None])), ("y", ints(&[Some(8), Some(1)]))])
+        .await
+        .unwrap();
+    assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(4), None]) as &dyn Array);
+    let data: ArrayRef = Arc::new(arrow::array::LargeBinaryArray::from(vec![br#"{"a": {"b": 1}}"#.as_ref()]));
+    let field: ArrayRef = Arc::new(LargeStringArray::from(vec!["a"]));
+    let result = call(&mut databend, "json_access", vec![("arg1", data), ("arg2", field)]).await.unwrap();
+    let expected = arrow::array::LargeBinaryArray::from(vec![br#"{"b": 1}"#.as_ref()]);
+    assert_eq!(result.column(0).as_ref(), &expected as &dyn Array);
+    assert_no_panic(&server.stderr());
 }

@@ -65,6 +65,35 @@ fn lookup(tenant: &Tenant, descriptor: Option<&FlightDescriptor>) -> Result<Arc<
     tenant.function(name).cloned().ok_or_else(|| Status::not_found(format!("no function '{}'", clip(name, 128))))
 }
 
+/// A message whose buffers lie within its body. arrow-ipc slices the body with the offsets the
+/// header claims and panics on one beyond it, so a peer's message is checked first.
+fn checked(data: FlightData) -> Result<FlightData, FlightError> {
+    if data.data_header.is_empty() {
+        return Ok(data);
+    }
+    let malformed = |what: String| {
+        FlightError::Tonic(Box::new(Status::invalid_argument(format!("malformed Arrow Flight data: {what}"))))
+    };
+    let message = arrow::ipc::root_as_message(&data.data_header).map_err(|e| malformed(e.to_string()))?;
+    let batch =
+        message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+    let body = data.data_body.len() as u64;
+    for buffer in batch.and_then(|b| b.buffers()).into_iter().flatten() {
+        let (offset, length) = (u64::try_from(buffer.offset()), u64::try_from(buffer.length()));
+        match (offset, length) {
+            (Ok(offset), Ok(length)) if offset.checked_add(length).is_some_and(|end| end <= body) => {}
+            _ => {
+                return Err(malformed(format!(
+                    "a buffer at {} of {} bytes lies outside the {body}-byte body",
+                    buffer.offset(),
+                    buffer.length()
+                )))
+            }
+        }
+    }
+    Ok(data)
+}
+
 /// `text`, cut to at most `max` bytes on a character boundary.
 fn clip(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -190,9 +219,9 @@ impl FlightService for FlightServer {
         let served = lookup(&tenant, first.flight_descriptor.as_ref())?;
         let labels = Metrics::of(&tenant, &served);
         let schema = served.signature.output_schema(served.error_column());
-        let batches = FlightRecordBatchStream::new_from_flight_data(
-            stream::once(async move { Ok(first) }).chain(input.map_err(FlightError::from)),
-        );
+        let messages = stream::once(async move { Ok(first) }).chain(input.map_err(FlightError::from));
+        let batches =
+            FlightRecordBatchStream::new_from_flight_data(messages.and_then(|data| async move { checked(data) }));
 
         let (results, receiver) = tokio::sync::mpsc::channel(RESULT_BUFFER);
         let exchange = Exchange { state: state.clone(), tenant, served, labels };

@@ -1,0 +1,1 @@
+../../databend_udf_example.py
