@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array_58::{Array, ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow_array_58::{Array, ArrayRef, Int16Array, Int32Array, RecordBatch, StringArray, StructArray};
 use arrow_schema_58::{DataType, Field, Schema};
 use arrow_udf_runtime::remote::{Client, Function};
 use futures::TryStreamExt;
@@ -46,9 +46,14 @@ async fn protocol_version_list_and_schemas() {
 
     let listed: HashMap<String, Function> =
         client.list().await.unwrap().into_iter().map(|f| (f.name.clone(), f)).collect();
-    let mut names: Vec<&str> = listed.keys().map(String::as_str).collect();
+    let mut names: Vec<&str> = listed.keys().map(String::as_str).filter(|n| !n.starts_with("builtin_")).collect();
     names.sort();
-    assert_eq!(names, ["decimal_add", "gcd", "json_array_access", "series"], "{}", server.log());
+    assert_eq!(names, ["array_len_batch", "decimal_add", "extract_tcp_info", "gcd", "json_get", "series"]);
+    // Whatever is listed (Databend's health functions too, if they are) must read as RisingWave's
+    // client reads a function: `total_records` inputs, then the result.
+    for (name, function) in &listed {
+        assert_eq!(function.returns.fields().len(), 1 + usize::from(name == "series"), "{name}: {function:?}");
+    }
 
     let gcd = client.get("gcd").await.unwrap();
     assert_eq!(gcd.name, "gcd");
@@ -66,9 +71,10 @@ async fn protocol_version_list_and_schemas() {
         assert_eq!(field.data_type(), &DataType::Utf8, "{field:?}");
         assert_eq!(extension(field), Some("arrowudf.decimal"), "{field:?}");
     }
-    let json = client.get("json_array_access").await.unwrap();
+    let json = client.get("json_get").await.unwrap();
     assert_eq!(extension(json.args.field(0)), Some("arrowudf.json"));
-    assert_eq!(json.args.field(1).data_type(), &DataType::Int32);
+    assert_eq!(json.args.field(1).data_type(), &DataType::Utf8);
+    assert_eq!(extension(json.args.field(1)), None);
     assert_eq!(extension(json.returns.field(0)), Some("arrowudf.json"));
 
     let series = client.get("series").await.unwrap();
@@ -82,7 +88,7 @@ async fn protocol_version_list_and_schemas() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn scalar_decimal_and_json_calls() {
+async fn scalar_decimal_json_and_struct_calls() {
     let server = Server::udfbox(&["--udf", EXAMPLE]);
     let client = connect(&server).await;
 
@@ -102,28 +108,41 @@ async fn scalar_decimal_and_json_calls() {
     let input = arguments(
         &decimal,
         vec![
-            Arc::new(StringArray::from(vec![Some("0.1"), Some("12345678901234567890.5"), None])),
-            Arc::new(StringArray::from(vec![Some("0.2"), Some("0.25"), Some("1")])),
+            Arc::new(StringArray::from(vec!["0.1", "12345678901234567890.5", "-1.10"])),
+            Arc::new(StringArray::from(vec!["0.2", "0.25", "1"])),
         ],
     );
     let output = client.call("decimal_add", &input).await.unwrap_or_else(|e| panic!("decimal_add: {e}"));
     assert_eq!(extension(output.schema().field(0)), Some("arrowudf.decimal"));
-    // Exact decimal arithmetic (22 digits: beyond a double); NULL in, NULL out.
-    assert_eq!(strings(output.column(0)), [Some("0.3".to_string()), Some("12345678901234567890.75".to_string()), None]);
+    // Exact decimal arithmetic (22 digits: beyond a double), trailing zeros as Python keeps them.
+    let expected = ["0.3", "12345678901234567890.75", "-0.10"].map(|v| Some(v.to_string()));
+    assert_eq!(strings(output.column(0)), expected);
 
-    let json = client.get("json_array_access").await.unwrap();
+    let json = client.get("json_get").await.unwrap();
     let input = arguments(
         &json,
         vec![
-            Arc::new(StringArray::from(vec![Some(r#"[1, {"a": [true, null]}, "x"]"#), Some("[1]"), None])),
-            Arc::new(Int32Array::from(vec![Some(1), Some(5), Some(0)])),
+            Arc::new(StringArray::from(vec![Some(r#"{"k": [1, {"a": null}], "x": 2}"#), Some("[1]"), None])),
+            Arc::new(StringArray::from(vec!["k", "k", "k"])),
         ],
     );
-    let output = client.call("json_array_access", &input).await.unwrap_or_else(|e| panic!("json: {e}"));
+    let output = client.call("json_get", &input).await.unwrap_or_else(|e| panic!("json_get: {e}"));
     assert_eq!(extension(output.schema().field(0)), Some("arrowudf.json"));
     let values: Vec<Option<serde_json::Value>> =
         strings(output.column(0)).into_iter().map(|v| v.map(|t| serde_json::from_str(&t).unwrap())).collect();
-    assert_eq!(values, [Some(serde_json::json!({"a": [true, null]})), None, None]);
+    assert_eq!(values, [Some(serde_json::json!([1, {"a": null}])), None, None]);
+
+    // A struct result, as RisingWave reads a multi-value function.
+    let tcp = client.get("extract_tcp_info").await.unwrap();
+    let input = arguments(&tcp, vec![Arc::new(StringArray::from(vec!["10.0.0.1:80 -> 10.0.0.2:443"]))]);
+    let output = client.call("extract_tcp_info", &input).await.unwrap_or_else(|e| panic!("extract_tcp_info: {e}"));
+    let info = output.column(0).as_any().downcast_ref::<StructArray>().expect("a struct result");
+    let names: Vec<&str> = info.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["src_ip", "dst_ip", "src_port", "dst_port"]);
+    assert_eq!(strings(info.column(0)), [Some("10.0.0.1".to_string())]);
+    assert_eq!(strings(info.column(1)), [Some("10.0.0.2".to_string())]);
+    let port = |i: usize| info.column(i).as_any().downcast_ref::<Int16Array>().expect("SMALLINT port").value(0);
+    assert_eq!((port(2), port(3)), (80, 443));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,7 +175,9 @@ async fn table_function_streams_rows_and_skips_a_null_input() {
 async fn schemas_match_the_reference_server() {
     let udfbox = Server::udfbox(&["--udf", EXAMPLE]);
     let reference = Server::reference("arrow-udf", &repo_root().join(EXAMPLE));
-    let ours = connect(&udfbox).await.list().await.unwrap();
+    // The example file's functions (Databend's health functions are checked in the test above).
+    let mut ours = connect(&udfbox).await.list().await.unwrap();
+    ours.retain(|f| !f.name.starts_with("builtin_"));
     let theirs = connect(&reference).await.list().await.unwrap();
     let describe = |functions: Vec<Function>| {
         let mut described: Vec<String> = functions

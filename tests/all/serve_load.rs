@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
 use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
 use arrow_flight::{FlightClient, FlightDescriptor};
 use futures::TryStreamExt;
+use tonic::Code;
 
 use crate::flight::{write_tenant, Server};
 
@@ -60,17 +62,27 @@ async fn client(url: &str, tenant: &str) -> FlightClient {
     client
 }
 
-/// One `do_exchange` of `work` over `ROWS` rows; the result column, or the status text.
-async fn call(client: &mut FlightClient, input: &RecordBatch) -> Result<Vec<Option<i64>>, String> {
+/// A failed call: the gRPC status code and message.
+type Failure = (Code, String);
+
+fn failure(error: FlightError) -> Failure {
+    match error {
+        FlightError::Tonic(status) => (status.code(), status.message().to_string()),
+        other => (Code::Unknown, other.to_string()),
+    }
+}
+
+/// One `do_exchange` of `work` over `ROWS` rows; the result column, or the status.
+async fn call(client: &mut FlightClient, input: &RecordBatch) -> Result<Vec<Option<i64>>, Failure> {
     let batch = input.clone();
     let request = FlightDataEncoderBuilder::new()
         .with_flight_descriptor(Some(FlightDescriptor::new_path(vec!["work".to_string()])))
         .build(futures::stream::once(async move { Ok(batch) }));
-    let stream = client.do_exchange(request).await.map_err(|e| e.to_string())?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| e.to_string())?;
+    let stream = client.do_exchange(request).await.map_err(failure)?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(failure)?;
     let mut values = Vec::new();
     for batch in batches {
-        let column = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or("not Int64")?.clone();
+        let column = batch.column(0).as_any().downcast_ref::<Int64Array>().expect("an Int64 result");
         values.extend(column.iter());
     }
     Ok(values)
@@ -88,14 +100,20 @@ async fn round(clients: &mut [(String, Kind, FlightClient)], input: &RecordBatch
         match kind {
             Kind::Benign(k) => {
                 let expected: Vec<Option<i64>> = (0..ROWS).map(|x| Some(x * k + k % 7)).collect();
-                let got = result.unwrap_or_else(|e| panic!("benign {name} failed: {e}"));
+                let got = result.unwrap_or_else(|e| panic!("benign {name} failed: {e:?}"));
                 assert!(got == expected, "{name}: wrong results (first {:?})", &got[..3.min(got.len())]);
                 latencies.push(elapsed);
             }
             _ => {
-                let error = result.expect_err(&format!("hostile {name} ({kind:?}) succeeded"));
+                let (code, message) = result.expect_err(&format!("hostile {name} ({kind:?}) succeeded"));
+                let expected = match kind {
+                    Kind::BusyLoop => Code::DeadlineExceeded,
+                    Kind::MemoryBomb => Code::ResourceExhausted,
+                    _ => Code::Unknown,
+                };
+                assert_eq!(code, expected, "{name} ({kind:?}): {message}");
                 if kind == Kind::Exception {
-                    assert!(error.contains("tenant refuses row 0"), "{name}: {error}");
+                    assert!(message.contains("tenant refuses row 0"), "{name}: {message}");
                 }
             }
         }
@@ -162,6 +180,6 @@ async fn fifty_tenants_at_once_some_hostile() {
     assert!(after <= bound, "server memory grew from {warm} KiB to {after} KiB over {MORE_ROUNDS} rounds");
     // The server is still whole: one more benign call after all of it.
     let (name, _, client) = clients.iter_mut().find(|(_, kind, _)| *kind == Kind::Benign(2)).unwrap();
-    assert_eq!(call(client, &input).await.unwrap_or_else(|e| panic!("{name}: {e}")).len(), ROWS as usize);
+    assert_eq!(call(client, &input).await.unwrap_or_else(|e| panic!("{name}: {e:?}")).len(), ROWS as usize);
     drop(server);
 }
