@@ -13,7 +13,6 @@
 //!
 //! `cargo bench --bench serve`
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -110,9 +109,8 @@ fn serve_gcd(c: &mut Criterion) {
         ("udfbox_serve/databend-udf_file", Box::new(|| Server::udfbox(&["--udf", DATABEND_UDF_FILE]))),
     ];
     if reference_servers_installed() {
-        let file = |name: &str| -> PathBuf { harness::repo_root().join(name) };
-        servers.push(("arrow-udf", Box::new(move || Server::reference("arrow-udf", &file(ARROW_UDF_FILE)))));
-        servers.push(("databend-udf", Box::new(move || Server::reference("databend-udf", &file(DATABEND_UDF_FILE)))));
+        servers.push(("arrow-udf", Box::new(|| Server::reference("arrow-udf", &[ARROW_UDF_FILE]))));
+        servers.push(("databend-udf", Box::new(|| Server::reference("databend-udf", &[DATABEND_UDF_FILE]))));
     } else {
         println!("serve_gcd: the reference servers (arrow-udf, databend-udf) are not in .venv; run scripts/bootstrap to compare with them");
     }

@@ -7,12 +7,15 @@ use crate::flight::{run_client, Server};
 use crate::harness::repo_root;
 
 const EXAMPLE: &str = "udfs/databend_udf_example.py";
+/// BINARY and DECIMAL(p, s) functions, which the example does not have.
+const TYPES: &str = "tests/clients/databend_types.py";
 
-/// Runs the client's `cases` against a fresh `udfbox serve` and reference server.
+/// Runs the client's `cases` against a fresh `udfbox serve` and reference server, both serving
+/// the example and the types file.
 fn run(cases: &[&str]) {
-    let udfbox = Server::udfbox(&["--udf", EXAMPLE]);
-    let reference = Server::reference("databend-udf", &repo_root().join(EXAMPLE));
-    let mut args = vec![udfbox.addr.as_str(), reference.addr.as_str(), EXAMPLE];
+    let udfbox = Server::udfbox(&["--udf", EXAMPLE, "--udf", TYPES]);
+    let reference = Server::reference("databend-udf", &[EXAMPLE, TYPES]);
+    let mut args = vec![udfbox.addr.as_str(), reference.addr.as_str(), EXAMPLE, TYPES];
     args.extend(cases);
     let output = run_client("databend_client.py", &args)
         .unwrap_or_else(|failure| panic!("{failure}\nudfbox serve's log:\n{}", udfbox.log()));

@@ -33,10 +33,10 @@ impl Server {
     }
 
     /// A reference server (`arrow-udf` or `databend-udf`, from PyPI) serving the UDF objects of
-    /// `file`, through `benches/servers/reference_server.py`.
-    pub fn reference(library: &str, file: &Path) -> Server {
+    /// `files` (relative to the repository root), through `benches/servers/reference_server.py`.
+    pub fn reference(library: &str, files: &[&str]) -> Server {
         let mut command = Command::new(python());
-        command.arg(repo_root().join("benches/servers/reference_server.py")).arg(library).arg(file);
+        command.arg(repo_root().join("benches/servers/reference_server.py")).arg(library).args(files);
         Server::spawn(command, "reference server: listening on ")
     }
 

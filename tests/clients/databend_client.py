@@ -1,9 +1,9 @@
 """Calls a Databend-dialect UDF server the way Databend's query engine does, with pyarrow.flight.
 
-    python databend_client.py UDFBOX_ADDR REFERENCE_ADDR UDF_FILE CASE...
+    python databend_client.py UDFBOX_ADDR REFERENCE_ADDR UDF_FILE.py... CASE...
 
 UDFBOX_ADDR is `udfbox serve` (HOST:PORT); REFERENCE_ADDR is databend-udf's own server (PyPI) on
-the same UDF_FILE, the behaviour Databend was built against. What Databend sends (see
+the same UDF files, the behaviour Databend was built against. What Databend sends (see
 shared/FINDINGS.md, "Remote UDF servers over Arrow Flight"): `get_flight_info` first, reading the
 schema metadata `x-databend-udf-input-count` and taking the *last* field as the result type,
 nullability included; then `do_exchange` with argument columns named arg1..argN in its own
@@ -92,21 +92,33 @@ def call(client, name, columns):
     results = exchange(client, name, [batch])
     assert results, f"{name}: no result batch"
     field = results[0].schema.field(results[0].num_columns - 1)
-    values = [v for r in results for v in r.column(r.num_columns - 1).to_pylist()]
+    values = [v for r in results for v in python_values(r.column(r.num_columns - 1))]
     assert len(values) == batch.num_rows, f"{name}: {len(values)} results for {batch.num_rows} rows"
     return values, field
+
+
+def python_values(array):
+    """Python values of a result column; a TUPLE (a struct of unnamed fields) as tuples."""
+    if pa.types.is_struct(array.type):
+        fields = [python_values(array.field(i)) for i in range(array.type.num_fields)]
+        valid = array.is_valid().to_pylist()
+        return [tuple(f[row] for f in fields) if valid[row] else None for row in range(len(array))]
+    return array.to_pylist()
 
 
 def expect(actual, expected, what):
     assert actual == expected, f"{what}: expected {expected!r}, got {actual!r}"
 
 
-def example_functions(path):
-    """The functions a databend-udf file defines, as databend-udf itself registers them."""
-    spec = importlib.util.spec_from_file_location("databend_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return sorted(v._name for v in vars(module).values() if isinstance(v, UserDefinedFunction))
+def example_functions(files):
+    """The functions databend-udf files define, as databend-udf itself registers them."""
+    names = []
+    for i, path in enumerate(files):
+        spec = importlib.util.spec_from_file_location(f"databend_example_{i}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        names += [v._name for v in vars(module).values() if isinstance(v, UserDefinedFunction)]
+    return sorted(names)
 
 
 def describe(field):
@@ -130,11 +142,11 @@ def case_health(ours, _reference, _file, addr):
     expect(field.type, pa.large_string(), "builtin_echo result type")
 
 
-def case_schemas(ours, reference, file, _addr):
+def case_schemas(ours, reference, files, _addr):
     # Databend compares the last field (the result) with the declared type, nullability
     # included, and reads the input count from the schema metadata: for every function of the
     # file, both must be what databend-udf's own server says.
-    for name in example_functions(file) + ["builtin_echo", "builtin_healthy"]:
+    for name in example_functions(files) + ["builtin_echo", "builtin_healthy"]:
         mine, theirs = info(ours, name).schema, info(reference, name).schema
         expect(mine.metadata.get(INPUT_COUNT), theirs.metadata[INPUT_COUNT], f"{name} input count")
         expect(len(mine), len(theirs), f"{name} field count")
@@ -151,23 +163,32 @@ def case_schemas(ours, reference, file, _addr):
 def case_types(ours, reference, _file, _addr):
     # Each call: Databend's physical types in, exact values out, the same as the reference.
     calls = [
-        # VARCHAR as LargeUtf8
-        ("split_and_join", [["a,b,c", None, "x"], [",", ",", ","], ["-", "-", "+"]], ["a-b-c", None, "x"]),
-        # BINARY as LargeBinary
-        ("binary_reverse", [[b"abc", None, b""]], [b"cba", None, b""]),
-        # ARRAY(INT64 NULL) as LargeList
-        ("array_index_of", [[[1, None, 3], [], None], [3, 1, 1]], [3, 0, 0]),
-        # VARIANT as LargeBinary with Extension=Variant, JSON text
+        # INT with skip_null: NULL in, NULL out, without a call
+        ("gcd", [[48, None, 7], [18, 5, 0]], [6, None, 7]),
+        # BIGINT, batch_mode (whole columns at once)
+        ("add_batch", [[1, -2, 2**40], [10, 20, 1]], [11, 18, 2**40 + 1]),
+        # VARIANT as LargeBinary with Extension=Variant, JSON text; VARCHAR as LargeUtf8
         (
             "json_access",
-            [[b'{"a": {"b": [1, 2]}}', b'{"a": 1}', None], ["a", "b", "a"]],
-            [b'{"b": [1, 2]}', None, None],
+            [[b'{"a": {"b": [1, 2]}}', b'{"a": 1}', b'{"a": null, "b": 2}'], ["a", "a", "b"]],
+            [b'{"b": [1, 2]}', b"1", b"2"],
         ),
+        # ARRAY(INT64 NULL) as LargeList
+        ("array_index_of", [[[1, None, 3], [], None], [3, 1, 1]], [3, 0, 0]),
+        # MAP(VARCHAR, VARCHAR) with LargeUtf8 keys and values
+        ("map_access", [[[("k", "v")], [("a", "b"), ("k", "w")], []], ["k", "k", "k"]], ["v", "w", None]),
+        # a TUPLE(VARCHAR, INT NULL) result
+        ("split_at", [["x,2", "y", "z,5"], [3, 1, 0]], [("x", 6), ("y", None), ("z", 0)]),
+        # BINARY as LargeBinary
+        ("binary_reverse", [[b"abc", None, b""]], [b"cba", None, b""]),
         # DECIMAL(p, s) as Decimal128
         (
             "decimal_div",
-            [[decimal.Decimal("1.00"), decimal.Decimal("7.50"), None], [decimal.Decimal("3"), decimal.Decimal("2"), decimal.Decimal("1")]],
-            [decimal.Decimal("0.3333333333333333333333333333"), decimal.Decimal("3.7500000000000000000000000000"), None],
+            [
+                [decimal.Decimal("1"), decimal.Decimal("-7.5"), None],
+                [decimal.Decimal("3"), decimal.Decimal("2"), decimal.Decimal("1")],
+            ],
+            [decimal.Decimal("0.333333"), decimal.Decimal("-3.750000"), None],
         ),
     ]
     for name, columns, expected in calls:
@@ -231,10 +252,12 @@ CASES = {
 
 
 def main():
-    addr, reference_addr, file, *cases = sys.argv[1:]
+    addr, reference_addr, *rest = sys.argv[1:]
+    files = [a for a in rest if a.endswith(".py")]
+    cases = [a for a in rest if not a.endswith(".py")]
     ours, reference = connect(addr), connect(reference_addr)
     for case in cases:
-        CASES[case](ours, reference, file, addr)
+        CASES[case](ours, reference, files, addr)
         print(f"ok {case}", flush=True)
 
 

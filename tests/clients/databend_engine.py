@@ -33,7 +33,7 @@ def main():
 
     functions = [
         "gcd (INT, INT) RETURNS INT",
-        "split_and_join (VARCHAR, VARCHAR, VARCHAR) RETURNS VARCHAR",
+        "add_batch (BIGINT, BIGINT) RETURNS BIGINT",
         "builtin_echo (VARCHAR) RETURNS VARCHAR",
     ]
     for signature in functions:
@@ -43,7 +43,7 @@ def main():
         ).collect()
 
     check("SELECT gcd(48, 18)", [[6]])
-    check("SELECT split_and_join('a,b,c', ',', '-')", [["a-b-c"]])
+    check("SELECT add_batch(40, 2)", [[42]])
     check("SELECT builtin_echo('databend')", [["databend"]])
     # 200,000 rows: Databend cuts them into 65,536-row slices and sends exchanges at once.
     n = 200_000
