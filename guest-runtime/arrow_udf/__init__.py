@@ -8,7 +8,7 @@ pyarrow's ``as_py()`` gives them. Without pyarrow in the sandbox, types are stri
 ``DataTypes``), not ``pyarrow.DataType`` objects.
 """
 
-from udfbox.dialects import SHARED_NAMES, ForeignScalar, ForeignTable, Server
+from udfbox.dialects import SHARED_NAMES, ForeignScalar, ForeignTable, Server, function_name
 from udfbox.types import DataType, DataTypes, RowField
 
 __all__ = ["UdfServer", "UserDefinedScalarFunctionWrapper", "UserDefinedTableFunctionWrapper",
@@ -152,7 +152,11 @@ def _tuple_rows(produced):
 
 class UserDefinedTableFunctionWrapper(ForeignTable):
     """What ``@udtf`` makes: a table function yielding one value per row (one result type) or
-    one tuple per row (a list of result types)."""
+    one tuple per row (a list of result types).
+
+    As in arrow-udf, the one column of a single result type is named after the function, and a
+    list of result types makes columns ``f0``, ``f1``, ... (arrow-udf: a struct of them), so the
+    two forms stay apart in the function's row type."""
 
     def __init__(self, func, input_types, result_types, name=None):
         label = _label(func, name)
@@ -160,7 +164,8 @@ class UserDefinedTableFunctionWrapper(ForeignTable):
         columns = _types(result_types, label, "result type")
         if not columns:
             raise ValueError("arrow-udf function %s: result_types is empty" % label)
-        super().__init__(func, _types(input_types, label, "input type"), columns, None, name,
+        names = None if listed else [function_name(func, name) or "f0"]
+        super().__init__(func, _types(input_types, label, "input type"), columns, names, name,
                          DIALECT, _as_dict, _tuple_rows if listed else _single_rows)
 
 

@@ -65,7 +65,7 @@ fn arrow_udf_example_in_every_mode() {
                 ],
                 ["gcd", "scalar", "general", "INT, INT", "INT", "x, y"],
                 ["json_get", "scalar", "general", "JSON, STRING", "JSON", "value, key"],
-                ["series", "table", "general", "INT", "ROW<`f0` INT>", "n"],
+                ["series", "table", "general", "INT", "ROW<`series` INT>", "n"],
             ]),
             "{mode}"
         );
@@ -218,6 +218,8 @@ async fn arrow_udf_calling_conventions() {
     .await;
     let set = function_set(Mode::Wasm, ARROW_UDF_CONVENTIONS).unwrap();
     assert!(set.function("make_pairs").is_none(), "name= names the function");
+    // A list of result types: columns f0, f1, ... (a single result type is named after the function).
+    assert_eq!(set.function("pairs").unwrap().info.result_type, "ROW<`f0` INT, `f1` STRING>");
     // Sockets import in the sandbox; connecting is refused.
     let got = set.call("connect", &[], 1).unwrap();
     assert_eq!(strings(&got), [Some("refused".to_string())]);
@@ -326,7 +328,8 @@ async fn both_libraries_load_beside_udfbox_functions() {
                   from databend_udf import udf as databend_udf\n\
                   a = flink_udf(lambda x: x, ['BIGINT'], 'BIGINT')\n\
                   @arrow_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef b(x):\n    return x\n\
-                  @databend_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef c(x):\n    return x\n";
+                  @databend_udf(input_types=['BIGINT'], result_type='BIGINT')\ndef c(x):\n    return x\n\
+                  if __name__ == '__main__':\n    raise SystemExit('a UDF file is not the main module')\n";
     for mode in MODES {
         let set = function_set(mode, source).unwrap();
         let dialects: Vec<&str> = set.functions().map(|f| f.info.dialect.as_str()).collect();

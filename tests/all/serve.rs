@@ -30,11 +30,13 @@ struct Serve {
 }
 
 impl Serve {
-    /// Starts `udfbox serve --listen 127.0.0.1:0 ARGS` and reads its address from stdout.
+    /// Starts `udfbox serve --listen 127.0.0.1:0 ARGS` (unless ARGS say where) and reads its
+    /// address from stdout.
     fn start(args: &[&str]) -> Serve {
+        let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_udfbox"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen)
             .args(args)
             .current_dir(repo_root())
             .stdin(Stdio::null())
@@ -75,7 +77,11 @@ impl Serve {
     }
 
     async fn client(&self, token: Option<&str>) -> FlightClient {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+        self.client_at(self.addr, token).await
+    }
+
+    async fn client_at(&self, addr: SocketAddr, token: Option<&str>) -> FlightClient {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
@@ -259,10 +265,7 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     assert_eq!(versions.iter().map(|v| v.to_vec()).collect::<Vec<_>>(), [vec![2u8]]);
 
     let infos = list(&mut client).await.unwrap();
-    assert_eq!(
-        names(&infos),
-        ["builtin_echo", "builtin_healthy", "gcd", "half", "inverse", "keys", "pairs", "series", "shout"]
-    );
+    assert_eq!(names(&infos), ["gcd", "half", "inverse", "keys", "pairs", "series", "shout"]);
 
     // get_flight_info: inputs named after the parameters, then the output named after the
     // function; total_records = number of inputs.
@@ -337,9 +340,10 @@ async fn risingwave_protocol_scalar_and_table_calls() {
     // A UDF's exception fails its exchange with a status naming function, exception and message.
     let status = call(&mut client, "inverse", vec![("x", ints(&[Some(5), Some(0)]))]).await.unwrap_err();
     assert_eq!(status.code(), Code::Unknown);
-    for part in ["inverse", "ZeroDivisionError", "division by zero", "row 1"] {
+    for part in ["inverse", "ZeroDivisionError", "division by zero", "row 1", "File \"gcd.py\", line"] {
         assert!(status.message().contains(part), "{status:?} lacks {part}");
     }
+    assert!(!status.message().contains("/tmp"), "the server's paths leak: {status:?}");
     // Unknown functions, wrong arguments.
     let status = call(&mut client, "nope", vec![("x", ints(&[Some(1)]))]).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
@@ -357,29 +361,27 @@ async fn risingwave_protocol_scalar_and_table_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn on_error_null_fills_the_error_column() {
-    let (_dir, server) = serve_gcd(&["--on-error", "null"]);
+    // Also with calls of two rows, so that failing rows are found within each.
+    for extra in [&[][..], &["--config", "python.fn-execution.arrow.batch.size=2"]] {
+        let (_dir, server) = serve_gcd(&[&["--on-error", "null"], extra].concat());
+        let mut client = server.client(None).await;
+        let values = ints(&[Some(5), Some(0), Some(50), Some(0), None, Some(1)]);
+        let result = call(&mut client, "inverse", vec![("x", values)]).await.unwrap();
+        assert_eq!(result.num_columns(), 2);
+        assert_eq!(result.schema().field(1).name(), "error");
+        let expected = Int32Array::from(vec![Some(20), None, Some(2), None, None, Some(100)]);
+        assert_eq!(result.column(0).as_ref(), &expected as &dyn Array, "{extra:?}");
+        let errors = result.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let zero = Some("ZeroDivisionError: division by zero");
+        let none = Some("TypeError: unsupported operand type(s) for //: 'int' and 'NoneType'");
+        assert_eq!(errors.iter().collect::<Vec<_>>(), [None, zero, None, zero, none, None], "{extra:?}");
+    }
+    // Databend has no error column: failing rows are NULL.
+    let (_dir, server) = serve_gcd(&["--on-error", "null", "--dialect", "databend"]);
     let mut client = server.client(None).await;
-    let values = ints(&[Some(5), Some(0), Some(50), Some(0), None, Some(1)]);
-    let result = call(&mut client, "inverse", vec![("x", values)]).await.unwrap();
-    assert_eq!(result.num_columns(), 2);
-    assert_eq!(result.schema().field(1).name(), "error");
-    assert_eq!(
-        result.column(0).as_ref(),
-        &Int32Array::from(vec![Some(20), None, Some(2), None, None, Some(100)]) as &dyn Array
-    );
-    let errors = result.column(1).as_any().downcast_ref::<StringArray>().unwrap();
-    let message = "ZeroDivisionError: division by zero";
-    assert_eq!(
-        errors.iter().collect::<Vec<_>>(),
-        [
-            None,
-            Some(message),
-            None,
-            Some(message),
-            Some("TypeError: unsupported operand type(s) for //: 'int' and 'NoneType'"),
-            None
-        ]
-    );
+    let result = call(&mut client, "inverse", vec![("x", ints(&[Some(5), Some(0)]))]).await.unwrap();
+    assert_eq!(result.num_columns(), 1);
+    assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(20), None]) as &dyn Array);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -551,6 +553,14 @@ async fn tenants_tokens_isolation_and_hot_reload() {
     calls_f(&mut beta, 7).await.unwrap();
     assert!(!names(&list(&mut beta).await.unwrap()).contains(&"only_beta".to_string()));
 
+    // A token names one tenant: a new one claiming alpha's is refused.
+    tenant(&root, "copycat", "alpha-token", "", &scaled(9));
+    let report: Vec<_> = admin.do_action(Action::new("reload", "")).await.unwrap().try_collect().await.unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report[0]).unwrap();
+    assert_eq!(report["failed"]["copycat"], "tenant 'alpha' has the same token", "{report}");
+    calls_f(&mut alpha, 2).await.unwrap();
+    std::fs::remove_dir_all(root.join("copycat")).unwrap();
+
     // A tenant that fails to load keeps its previous version and is reported.
     write(&root.join("beta"), "f.py", "def broken(:\n");
     let report: Vec<_> = admin.do_action(Action::new("reload", "")).await.unwrap().try_collect().await.unwrap();
@@ -644,6 +654,14 @@ async fn malformed_requests_get_statuses() {
     messages[0] = named(messages[0].clone());
     messages[1].data_body = messages[1].data_body.slice(..messages[1].data_body.len() / 2);
     assert_eq!(send(messages).await, Err(Code::InvalidArgument), "{}", server.stderr());
+    // pyarrow's clients name the function in a first message of its own, without data.
+    let mut messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
+        .build(futures::stream::iter([Ok(batch(vec![("a", ints(&[Some(8)])), ("b", ints(&[Some(12)]))]))]))
+        .try_collect()
+        .await
+        .unwrap();
+    messages.insert(0, named(FlightData::new()));
+    assert_eq!(send(messages).await, Ok(()));
     // No descriptor, no messages.
     let unnamed: Vec<FlightData> = FlightDataEncoderBuilder::new()
         .build(futures::stream::iter([Ok(batch(vec![("a", ints(&[Some(1)]))]))]))
@@ -668,13 +686,14 @@ fn waiting_server(dir: &Path, extra: &[&str]) -> Serve {
     Serve::start(&args)
 }
 
-/// Starts a `wait_for_release` call and returns once the server has it (its calls counter).
+/// Starts a server's first `wait_for_release` call and returns once the server has it (its
+/// calls counter).
 async fn start_waiting_call(server: &Serve) -> tokio::task::JoinHandle<Result<RecordBatch, tonic::Status>> {
     let mut client = server.client(None).await;
     let task = tokio::spawn(async move { call(&mut client, "wait_for_release", vec![("x", ints(&[Some(41)]))]).await });
     let counted = "udfbox_serve_calls_total{tenant=\"default\",function=\"wait_for_release\"} 1";
     eventually("the call's arrival", server, || async {
-        server.http_get("/metrics").1.contains(counted).then_some(())
+        server.http_get("/metrics").1.lines().any(|l| l == counted).then_some(())
     })
     .await;
     task
@@ -782,11 +801,71 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     assert_no_panic(&server.stderr());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn deadlines_end_calls_and_shutdowns_that_take_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = waiting_server(dir.path(), &["--call-timeout", "200ms"]);
+    let mut client = server.client(None).await;
+    let status = call(&mut client, "wait_for_release", vec![("x", ints(&[Some(1)]))]).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("call timeout"), "{status:?}");
+
+    // At shutdown, a call still running after the grace period is cut and the server exits
+    // (its sandbox still busy: the process does not wait for it).
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = waiting_server(dir.path(), &["--grace-period", "200ms", "--metrics-listen", "127.0.0.1:0"]);
+    let stuck = start_waiting_call(&server).await;
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(), Some(0), "stderr:\n{}", server.stderr());
+    assert!(stuck.await.unwrap().is_err());
+    assert!(server.stderr().contains("grace period over: ending 1 call(s) still in flight"), "{}", server.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localhost_is_both_loopback_families() {
+    let (_dir, server) = serve_gcd(&["--listen", "localhost:0"]);
+    assert!(server.addr.ip().is_loopback() && server.addr.is_ipv4(), "{}", server.addr);
+    let v6 = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), server.addr.port());
+    for addr in [server.addr, v6] {
+        let mut client = server.client_at(addr, None).await;
+        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9)])), ("b", ints(&[Some(6)]))]).await.unwrap();
+        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![3]) as &dyn Array, "{addr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_and_process_mode_serve_the_same() {
+    for mode in ["native", "process"] {
+        let (_dir, server) = serve_gcd(&["--mode", mode]);
+        let mut client = server.client(None).await;
+        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9), None])), ("b", ints(&[Some(6), Some(1)]))])
+            .await
+            .unwrap();
+        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(3), None]) as &dyn Array, "{mode}");
+        let status = call(&mut client, "inverse", vec![("x", ints(&[Some(0)]))]).await.unwrap_err();
+        assert!(status.message().contains("ZeroDivisionError"), "{mode}: {status:?}");
+    }
+}
+
 #[test]
-fn serve_needs_something_to_serve() {
+fn bad_setups_are_refused_with_clear_errors() {
     let (code, _, stderr) = crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to serve"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tenants");
+    for (toml, error) in [
+        ("on_error = 'null'", "token_sha256 is required"),
+        ("token_sha256 = 'abc'", "token_sha256 must be 64 hex digits"),
+        ("token_sha256 = '00'\nsurprise = 1", "unknown field `surprise`"),
+    ] {
+        write(&root.join("acme"), "tenant.toml", toml);
+        let (code, _, stderr) =
+            crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0", "--tenants", root.to_str().unwrap()]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("tenant 'acme'") && stderr.contains(error), "{toml}: {stderr}");
+        assert_no_panic(&stderr);
+    }
 }
 
 /// What `scripts/serve` serves: the bundled arrow-udf and PyFlink files to anyone, the
@@ -826,7 +905,7 @@ async fn the_bundled_examples_as_scripts_serve_serves_them() {
     // Databend, with the example tenant's token: its own gcd (skip_null) and VARIANT.
     let mut databend = server.client(Some("databend-example")).await;
     let listed = names(&list(&mut databend).await.unwrap());
-    for name in ["gcd", "json_access", "squares", "builtin_healthy", "builtin_echo"] {
+    for name in ["gcd", "json_access", "squares"] {
         assert!(listed.contains(&name.to_string()), "{name} not in {listed:?}");
     }
     let result = call(&mut databend, "gcd", vec![("x", ints(&[Some(12), None])), ("y", ints(&[Some(8), Some(1)]))])

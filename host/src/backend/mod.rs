@@ -489,8 +489,7 @@ impl FunctionSet {
             let refused =
                 |detail: String| Error::Invalid(format!("argument {} of '{name}' is {udf_type}, but {detail}", i + 1));
             if fields.and_then(|f| f.get(i)).is_some_and(|f| !f.is_nullable()) && array.null_count() > 0 {
-                let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default();
-                return Err(refused(format!("row {row} is NULL")));
+                return Err(refused(format!("row {} is NULL", first_null(array.as_ref()))));
             }
             let mut array = if array.data_type() == arrow_type { array.clone() } else { cast(array, arrow_type)? };
             if let Some(strict) = fields.and_then(|f| f.get(i)).map(|f| f.data_type()).filter(|t| *t != arrow_type) {
@@ -750,10 +749,15 @@ impl Drop for FunctionSet {
 fn check_result(function: &Function, array: &dyn Array) -> Result<()> {
     let name = &function.info.name;
     if !function.result_field.is_nullable() && array.null_count() > 0 {
-        let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default();
+        let row = first_null(array);
         return Err(bad_result(name, format!("row {row}: expected {}, got NULL", function.info.result_type)));
     }
     types::check_values(&function.result_field, array).map_err(|e| bad_result(name, e))
+}
+
+/// The first NULL row of an array that has one.
+fn first_null(array: &dyn Array) -> usize {
+    (0..array.len()).find(|&r| array.is_null(r)).unwrap_or_default()
 }
 
 /// What the runtime reported about a function is untrusted (the sandbox may be subverted): the

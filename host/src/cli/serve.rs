@@ -155,7 +155,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let shutdown = async move {
         let _ = shutdown.await;
     };
-    server.serve(listeners, shutdown).await.map_err(|e| e.to_string())
+    server.serve(listeners, shutdown).await.map_err(|e| e.to_string())?;
+    // Calls the grace period cut short may still occupy blocking threads (until their sandbox
+    // timeout), which dropping the async runtime would wait for.
+    std::process::exit(0)
 }
 
 /// Listeners for `addr`: `localhost:PORT` is 127.0.0.1 and [::1] (a client may try either

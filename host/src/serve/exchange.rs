@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tonic::Status;
 
 use super::dialect::{rows_without_nulls, Kind};
-use super::metrics::{FunctionLabels, Metrics};
+use super::metrics::FunctionLabels;
 use super::service::{error_kind, status_of};
 use super::tenants::{Served, Target, Tenant};
 use super::State;
@@ -112,7 +112,13 @@ impl Exchange {
                 if fuel > 0 {
                     metrics.fuel.get_or_create(&self.labels).inc_by(fuel);
                 }
-                joined.unwrap_or_else(|e| Err(Error::Invalid(format!("the call ended abnormally: {e}"))))
+                match joined {
+                    Ok(result) => result,
+                    Err(e) => {
+                        metrics.error(&self.labels, "internal");
+                        return Err(Status::internal(format!("internal error (please report): the call ended: {e}")));
+                    }
+                }
             }
         };
         metrics.latency.get_or_create(&self.labels).observe(started.elapsed().as_secs_f64());
@@ -238,11 +244,4 @@ fn row_message(error: &crate::error::UdfError) -> String {
 
 fn unknown(name: &str) -> Error {
     Error::Invalid(format!("unknown function '{name}'"))
-}
-
-impl Metrics {
-    /// Labels of a served function.
-    pub fn of(tenant: &Tenant, served: &Served) -> FunctionLabels {
-        Metrics::labels(&tenant.id, &served.signature.name)
-    }
 }

@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::tenants::{Served, Tenant};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FunctionLabels {
     pub tenant: String,
@@ -104,6 +106,11 @@ impl Default for Metrics {
 impl Metrics {
     pub fn labels(tenant: &str, function: &str) -> FunctionLabels {
         FunctionLabels { tenant: tenant.to_string(), function: function.to_string() }
+    }
+
+    /// Labels of a served function.
+    pub fn of(tenant: &Tenant, served: &Served) -> FunctionLabels {
+        Self::labels(&tenant.id, &served.signature.name)
     }
 
     pub fn error(&self, labels: &FunctionLabels, kind: &str) {

@@ -167,13 +167,12 @@ impl Server {
             listeners.into_iter().map(|l| tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true))),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc =
-            tokio::spawn(tonic::transport::Server::builder().add_service(flight).serve_with_incoming_shutdown(
-                incoming,
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
+        // Engines send batches of megabytes: HTTP/2's flow-control window grows to fit them.
+        let mut builder = tonic::transport::Server::builder().http2_adaptive_window(Some(true));
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let mut grpc = tokio::spawn(builder.add_service(flight).serve_with_incoming_shutdown(incoming, stopped));
         tokio::pin!(shutdown);
         tokio::select! {
             ended = &mut grpc => return finished(ended),

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::auth::Caller;
 use super::exchange::Exchange;
 use super::metrics::Metrics;
-use super::tenants::{Served, Tenant};
+use super::tenants::{Served, Target, Tenant};
 use super::State;
 use crate::error::{Error, UdfErrorKind};
 
@@ -165,7 +165,10 @@ impl FlightService for FlightServer {
 
     async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
         let tenant = self.tenant(&request)?;
-        let infos = tenant.functions.values().map(|served| flight_info(served)).collect::<Vec<_>>();
+        // Databend's health functions answer in every tenant but are not the tenant's functions:
+        // a listing (RisingWave's) shows the UDFs only.
+        let udfs = tenant.functions.values().filter(|served| matches!(served.target, Target::Udf { .. }));
+        let infos = udfs.map(|served| flight_info(served)).collect::<Vec<_>>();
         Ok(Response::new(stream::iter(infos).boxed()))
     }
 
@@ -219,7 +222,9 @@ impl FlightService for FlightServer {
         let served = lookup(&tenant, first.flight_descriptor.as_ref())?;
         let labels = Metrics::of(&tenant, &served);
         let schema = served.signature.output_schema(served.error_column());
-        let messages = stream::once(async move { Ok(first) }).chain(input.map_err(FlightError::from));
+        let messages = stream::once(async move { Ok(first) })
+            .chain(input.map_err(FlightError::from))
+            .try_filter(|m| std::future::ready(!m.data_header.is_empty()));
         let batches =
             FlightRecordBatchStream::new_from_flight_data(messages.and_then(|data| async move { checked(data) }));
 

@@ -232,16 +232,11 @@ pub struct ReloadReport {
 impl Source {
     /// Reads and builds every tenant; any failure is an error (a server starts complete).
     pub fn load(&self) -> Result<Registry> {
-        let (specs, failed) = self.scan()?;
-        if let Some((id, error)) = failed.into_iter().next() {
-            return Err(Error::Invalid(format!("tenant '{id}': {error}")));
+        let (registry, report) = self.reload(&Registry::default())?;
+        match report.failed.into_iter().next() {
+            Some((id, error)) => Err(Error::Invalid(format!("tenant '{id}': {error}"))),
+            None => Ok(registry),
         }
-        let mut tenants = BTreeMap::new();
-        for (spec, built) in build_all(specs) {
-            let tenant = built.map_err(|e| Error::Invalid(format!("tenant '{}': {e}", spec.id)))?;
-            tenants.insert(spec.id.clone(), Arc::new(tenant));
-        }
-        Ok(Registry::new(tenants))
     }
 
     /// Re-reads the tenants: changed ones are rebuilt, removed ones dropped, and one that fails
@@ -283,18 +278,26 @@ impl Source {
                 report.removed.push(id.clone());
             }
         }
-        // A token names one tenant: a later one claiming a taken token is refused.
-        let mut seen: HashMap<TokenHash, String> = HashMap::new();
+        // A token names one tenant. Where two claim one, the tenant that held it keeps it (else
+        // the first by name) and the other is refused, keeping its previous version if any.
+        let mut claims: Vec<(bool, &String, TokenHash)> = tenants
+            .iter()
+            .filter_map(|(id, tenant)| {
+                let held = current.tenants.get(id).is_some_and(|live| live.token == tenant.token);
+                tenant.token.map(|hash| (!held, id, hash))
+            })
+            .collect();
+        claims.sort();
+        let mut owners: HashMap<TokenHash, String> = HashMap::new();
         let mut clashes = Vec::new();
-        for (id, tenant) in &tenants {
-            if let Some(hash) = tenant.token {
-                if let Some(owner) = seen.insert(hash, id.clone()) {
-                    clashes.push((id.clone(), owner));
-                }
+        for (_, id, hash) in claims {
+            match owners.get(&hash) {
+                Some(owner) => clashes.push((id.clone(), owner.clone())),
+                None => drop(owners.insert(hash, id.clone())),
             }
         }
         for (id, owner) in clashes {
-            failed.insert(id.clone(), format!("its token is tenant '{owner}''s"));
+            failed.insert(id.clone(), format!("tenant '{owner}' has the same token"));
             match current.tenants.get(&id) {
                 Some(live) => drop(tenants.insert(id.clone(), live.clone())),
                 None => drop(tenants.remove(&id)),
@@ -314,6 +317,9 @@ impl Source {
             let mut hasher = Sha256::new();
             for path in &self.open_files {
                 hash_file(&mut hasher, path)?;
+            }
+            if let Some(deps) = &self.base.deps {
+                hash_tree(&mut hasher, deps, deps, &mut 0)?;
             }
             let mut options = self.base.clone();
             options.tenant = Some(OPEN_TENANT.into());
@@ -411,8 +417,7 @@ impl Source {
             hash_file(&mut hasher, path)?;
         }
         if options.deps.is_some() {
-            let mut count = 0;
-            hash_tree(&mut hasher, &deps, &deps, &mut count)?;
+            hash_tree(&mut hasher, &deps, &deps, &mut 0)?;
         }
         Ok(Spec {
             id: id.to_string(),
@@ -451,8 +456,14 @@ fn build_all(specs: Vec<Spec>) -> Vec<(Spec, Result<Tenant>)> {
 
 fn build(spec: &Spec) -> Result<Tenant> {
     let mut set = FunctionSet::new(spec.options.clone())?;
+    // Tracebacks reach the tenant's clients: they name the file, not where the server keeps it
+    // (unless two files share a name).
+    let short = |path: &Path| path.file_name().map(|n| n.to_string_lossy().into_owned());
     for path in &spec.files {
-        set.load_file(path)?;
+        let source = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
+        let name = short(path).filter(|n| spec.files.iter().filter(|p| short(p).as_ref() == Some(n)).count() == 1);
+        let name = name.unwrap_or_else(|| path.display().to_string());
+        set.load_source(&name, source.strip_prefix('\u{feff}').unwrap_or(&source))?;
     }
     let mut functions = BTreeMap::new();
     for function in set.functions() {
