@@ -97,17 +97,21 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// The server's resident memory in KiB: PSS when the kernel reports it, else RSS.
+    /// The server's own resident memory in KiB: its private pages (`Private_Clean` +
+    /// `Private_Dirty` of `/proc/PID/smaps_rollup`), else RSS. Not PSS: the compiled guest image
+    /// is a file other udfbox processes map too, and PSS moves as they come and go.
     pub fn resident_kib(&self) -> u64 {
-        let field = |path: String, key: &str| -> Option<u64> {
-            let text = std::fs::read_to_string(path).ok()?;
+        let pid = self.pid();
+        let read = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+        let field = |text: &str, key: &str| -> Option<u64> {
             let line = text.lines().find(|l| l.starts_with(key))?;
             line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
         };
-        let pid = self.pid();
-        field(format!("/proc/{pid}/smaps_rollup"), "Pss:")
-            .or_else(|| field(format!("/proc/{pid}/status"), "VmRSS:"))
-            .expect("read the server's memory from /proc")
+        let rollup = read(format!("/proc/{pid}/smaps_rollup"));
+        match (field(&rollup, "Private_Clean:"), field(&rollup, "Private_Dirty:")) {
+            (Some(clean), Some(dirty)) => clean + dirty,
+            _ => field(&read(format!("/proc/{pid}/status")), "VmRSS:").expect("read the server's memory from /proc"),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! directory, all calling at once through their own Flight clients (arrow-rs `FlightClient`, a
 //! bearer token each), six of them hostile (an endless loop, a memory bomb, an exception). Every
 //! benign result must be exact, every hostile call must fail with a status, and the server's
-//! resident memory after more rounds must stay near what it was after the warm-up rounds.
+//! own resident memory (private pages) after more rounds must stay near what it was after the
+//! warm-up rounds.
 //! Latencies are printed, not asserted.
 
 use std::sync::Arc;
