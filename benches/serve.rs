@@ -35,14 +35,17 @@ mod flight;
 use flight::Server;
 
 const ROWS: usize = 65_536;
+/// Rows per batch when `cargo test` runs the bench once as a smoke test (databend-udf's server
+/// takes ~40 s for two full batches on this machine).
+const SMOKE_ROWS: usize = 2_048;
 const CLIENTS: usize = 2;
 const ARROW_UDF_FILE: &str = "benches/servers/gcd_arrow_udf.py";
 const DATABEND_UDF_FILE: &str = "benches/servers/gcd_databend_udf.py";
 
-fn input() -> RecordBatch {
+fn input(rows: usize) -> RecordBatch {
     // Positive numbers below 1M, where Euclid's loop takes a dozen or so steps.
-    let a = Int32Array::from_iter_values((0..ROWS as i64).map(|i| (i * 7919 % 1_000_003 + 1) as i32));
-    let b = Int32Array::from_iter_values((0..ROWS as i64).map(|i| (i * 104_729 % 999_983 + 1) as i32));
+    let a = Int32Array::from_iter_values((0..rows as i64).map(|i| (i * 7919 % 1_000_003 + 1) as i32));
+    let b = Int32Array::from_iter_values((0..rows as i64).map(|i| (i * 104_729 % 999_983 + 1) as i32));
     RecordBatch::try_from_iter([("a", Arc::new(a) as ArrayRef), ("b", Arc::new(b) as ArrayRef)]).unwrap()
 }
 
@@ -82,22 +85,25 @@ fn reference_servers_installed() -> bool {
 }
 
 fn serve_gcd(c: &mut Criterion) {
-    let input = input();
+    // Criterion measures under `cargo bench` (which passes `--bench`); `cargo test` runs each
+    // bench once.
+    let rows = if std::env::args().any(|a| a == "--bench") { ROWS } else { SMOKE_ROWS };
+    let input = input(rows);
     let expected = expected(&input);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("serve_gcd");
-    group.throughput(Throughput::Elements((ROWS * CLIENTS) as u64));
+    group.throughput(Throughput::Elements((rows * CLIENTS) as u64));
     group.sample_size(10);
 
     let mut set = FunctionSet::new(Options { mode: Mode::Wasm, ..Default::default() }).unwrap();
     set.load_file(harness::repo_root().join(ARROW_UDF_FILE)).unwrap();
     let args: Vec<ArrayRef> = input.columns().to_vec();
-    assert_eq!(values(&set.call("gcd", &args, ROWS).unwrap()), expected);
+    assert_eq!(values(&set.call("gcd", &args, rows).unwrap()), expected);
     group.bench_function("in_process", |bench| {
         bench.iter(|| {
             std::thread::scope(|scope| {
                 for _ in 0..CLIENTS {
-                    scope.spawn(|| set.call("gcd", &args, ROWS).unwrap());
+                    scope.spawn(|| set.call("gcd", &args, rows).unwrap());
                 }
             })
         })
