@@ -6,11 +6,15 @@ mod aggregates;
 mod cli;
 mod compat;
 mod config;
+#[cfg(feature = "serve")]
+mod databend;
 mod datatypes;
 mod deps;
 mod docs;
 mod errors;
 mod examples;
+#[cfg(feature = "serve")]
+mod flight;
 mod forms;
 mod harness;
 mod metrics;
@@ -18,7 +22,11 @@ mod policy;
 mod process;
 mod rows;
 #[cfg(feature = "serve")]
+mod risingwave;
+#[cfg(feature = "serve")]
 mod serve;
+#[cfg(feature = "serve")]
+mod serve_load;
 mod sql;
 mod stdlib;
 mod stream;
