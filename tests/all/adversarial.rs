@@ -85,7 +85,10 @@ fn outcome(result: Result<ArrayRef, Error>, at_load: bool) -> String {
         Err(Error::FuelExhausted { .. }) => format!("{prefix}fuel"),
         Err(Error::StackOverflow { .. }) => format!("{prefix}stack"),
         Err(Error::Sandbox { .. }) => format!("{prefix}sandbox"),
+        Err(Error::Invalid(_)) => format!("{prefix}invalid"),
         Err(Error::Udf(e)) => match e.kind {
+            // A record the host had to clip (bounds.rs) is named as such, not spelled out.
+            UdfErrorKind::Exception if e.exception_type.contains("[udfbox: ") => "exception:clipped".into(),
             UdfErrorKind::Exception => format!("exception:{}", e.exception_type),
             UdfErrorKind::BadResult => "bad-result".into(),
             UdfErrorKind::Load | UdfErrorKind::Syntax => format!("load:{}", e.exception_type),
@@ -95,17 +98,70 @@ fn outcome(result: Result<ArrayRef, Error>, at_load: bool) -> String {
     }
 }
 
+/// Bytes of host log an attack may cause in all: its load and call, two good calls and a metrics
+/// read, each bounded (64 KiB of captured output per call, 64 KiB per raw pipe).
+const MAX_LOG_BYTES: usize = 1 << 20;
+
+/// An error's text, as a user would see it, must stay small whatever the guest reported.
+const MAX_ERROR_BYTES: usize = 64 << 10;
+
+/// A log writer that counts bytes: what an attack makes the host print.
+#[derive(Clone, Default)]
+struct CountingWriter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs an attack with the host log of this thread counted; checks the bounds on what reached it.
 fn run(attack: &Attack) -> Result<(), String> {
+    let logged = CountingWriter::default();
+    let writer = logged.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || run_attack(attack))?;
+    let bytes = logged.0.load(std::sync::atomic::Ordering::Relaxed);
+    if bytes > MAX_LOG_BYTES {
+        return Err(format!("{}: the host logged {bytes} bytes (bound {MAX_LOG_BYTES})", attack.name));
+    }
+    Ok(())
+}
+
+fn run_attack(attack: &Attack) -> Result<(), String> {
     let mut set = FunctionSet::new(Options { mode: Mode::Wasm, limits: attack.limits.clone(), ..Default::default() })
         .map_err(|e| e.to_string())?;
     set.load_source("good.py", GOOD).map_err(|e| e.to_string())?;
     let file = format!("udfs/adversarial/{}.py", attack.name);
-    let got = match set.load_source(&file, &attack.source) {
-        Err(e) => outcome(Err(e), true),
-        Ok(_) => outcome(set.call("attack", &[one()], 1), false),
-    };
+    let result = set.load_source(&file, &attack.source).map(|_| ()).and_then(|()| set.call("attack", &[one()], 1));
+    if let Err(e) = &result {
+        let text = e.to_string();
+        if text.len() > MAX_ERROR_BYTES {
+            return Err(format!("{}: an error of {} bytes reached the user", attack.name, text.len()));
+        }
+    }
+    let at_load = set.function("attack").is_none();
+    let got = outcome(result, at_load);
     if got != attack.expect {
         return Err(format!("{}: expected {}, got {got}", attack.name, attack.expect));
+    }
+    // What the runtime reports of its metrics is within the host's bounds, whatever it registered.
+    match set.metrics() {
+        Ok(metrics) => {
+            if let Some(m) = metrics.iter().find(|m| m.group.len() > 16 || m.name.len() > 256) {
+                return Err(format!("{}: a metric beyond the bounds reached the user: {:.80?}", attack.name, m.group));
+            }
+        }
+        Err(Error::Udf(_)) if attack.corrupts_own_tenant => {}
+        Err(e) => return Err(format!("{}: reading metrics failed: {e}", attack.name)),
     }
     // The host, this tenant's set and a fresh set are all still healthy.
     for _ in 0..2 {

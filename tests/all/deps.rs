@@ -223,3 +223,49 @@ with zipfile.ZipFile(path, "w") as wheel:
         assert_eq!(set.call("shout", &[words], 1).unwrap().as_ref(), &StringArray::from(vec!["WHEEL!"]), "{mode}");
     }
 }
+
+/// Each open file under `/deps` holds a host descriptor: a sandbox may hold at most
+/// `udfbox::wasm::MAX_WASI_HANDLES` WASI handles at once. Past that the sandbox ends with a typed
+/// error naming the bound, the host can still open files, and the next call runs in a fresh one.
+#[test]
+fn a_sandbox_cannot_hoard_host_descriptors() {
+    let deps = tempfile::tempdir().unwrap();
+    fill_deps(deps.path());
+    let source = r#"
+from udfbox import udf
+held = []
+
+def hoard(n):
+    for _ in range(n):
+        held.append(open("model.pkl", "rb"))
+    return len(held)
+
+hoard_files = udf(hoard, result_type="BIGINT", input_types=["BIGINT"])
+read = udf(lambda: len(open("model.pkl", "rb").read()), result_type="BIGINT")
+"#;
+    let set = set_with(Mode::Wasm, Some(deps.path()), source);
+    let n: ArrayRef = Arc::new(Int64Array::from(vec![20_000]));
+    let error = set.call("hoard_files", &[n], 1).unwrap_err();
+    assert!(matches!(error, udfbox::Error::Sandbox { .. }), "{error:?}");
+    assert!(error.to_string().contains(&udfbox::wasm::MAX_WASI_HANDLES.to_string()), "{error}");
+    // The host still opens files, and the set still works (in a fresh sandbox).
+    std::fs::File::open(deps.path().join("model.pkl")).unwrap();
+    let read = set.call("read", &[], 1).unwrap();
+    assert_eq!(read.as_ref(), &Int64Array::from(vec![MODEL_PKL.len() as i64]));
+}
+
+/// A FIFO (or socket, or device) blocks a read forever: a dependency directory holding one is
+/// refused when the set is made, naming the file.
+#[test]
+fn a_dependency_directory_with_a_fifo_is_refused() {
+    let deps = tempfile::tempdir().unwrap();
+    fill_deps(deps.path());
+    std::fs::create_dir(deps.path().join("nested")).unwrap();
+    let fifo = deps.path().join("nested/pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let error = FunctionSet::new(Options { mode: Mode::Wasm, deps: Some(deps.path().into()), ..Default::default() })
+        .err()
+        .expect("a directory with a FIFO is refused");
+    assert!(error.to_string().contains("nested/pipe"), "{error}");
+}

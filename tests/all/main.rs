@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod aggregates;
+mod budget;
 mod cli;
 mod compat;
 mod config;
@@ -20,13 +21,14 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
-mod rows;
 #[cfg(feature = "serve")]
 mod risingwave;
+mod rows;
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "serve")]
 mod serve_load;
+mod shared_runtime;
 mod sql;
 mod stdlib;
 mod stream;

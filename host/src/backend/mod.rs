@@ -19,6 +19,7 @@ use crate::limits::Limits;
 use crate::types::{self, arrow_field, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
+pub mod bounds;
 #[cfg(feature = "native")]
 pub mod native;
 mod pool;
@@ -371,9 +372,10 @@ impl FunctionSet {
 
     /// Loads UDF source code; `filename` is what tracebacks and errors name.
     pub fn load_source(&mut self, filename: &str, source: &str) -> Result<Vec<FunctionInfo>> {
-        let reply = self.backend.load(filename, source, &self.options.params);
+        let reply = off_async_workers(|| self.backend.load(filename, source, &self.options.params));
         self.forward_output(None, &reply.output);
         let infos = reply.result?;
+        bounds::check_functions(filename, &infos)?;
         let mut resolved = Vec::with_capacity(infos.len());
         for info in &infos {
             check_info(info)?;
@@ -464,7 +466,7 @@ impl FunctionSet {
         let function = self.function(name).ok_or_else(|| unknown(name))?;
         let columns = self.encode_args(name, args, num_rows)?;
         let policy = self.error_policy(name);
-        let reply = self.backend.call(name, num_rows, columns, policy);
+        let reply = off_async_workers(|| self.backend.call(name, num_rows, columns, policy));
         let decoded = self.settle(name, reply).and_then(|result| {
             let array = wire::decode(&function.result_type, result.column).map_err(|e| bad_result(name, e))?;
             if array.len() != num_rows {
@@ -579,7 +581,7 @@ impl FunctionSet {
     fn call_table_chunk(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<(Int32Array, StructArray)> {
         let function = self.function_of_kind(name, &["table"])?;
         let columns = self.encode_args(name, args, num_rows)?;
-        let output = self.settle(name, self.backend.call_table(name, num_rows, columns))?;
+        let output = self.settle(name, off_async_workers(|| self.backend.call_table(name, num_rows, columns)))?;
         let (sources, rows) = self.table_output(name, function, output)?;
         if sources.values().iter().any(|&row| row < 0 || row as usize >= num_rows) {
             return Err(bad_result(name, "an output row names an input row outside the batch"));
@@ -620,7 +622,7 @@ impl FunctionSet {
         };
         let states_column = wire::encode("BYTES", states)?;
         let groups_column = wire::encode("INT", groups)?;
-        let reply = self.backend.aggregate(name, op, states_column, groups_column, columns);
+        let reply = off_async_workers(|| self.backend.aggregate(name, op, states_column, groups_column, columns));
         let updated = self.settle(name, reply)?;
         let updated = wire::decode(&DataType::Binary, updated).map_err(|e| bad_result(name, e))?;
         match updated.as_any().downcast_ref::<BinaryArray>() {
@@ -633,7 +635,7 @@ impl FunctionSet {
     pub fn finish(&self, name: &str, states: &BinaryArray) -> Result<ArrayRef> {
         let function = self.function_of_kind(name, &["aggregate"])?;
         let states_column = wire::encode("BYTES", states)?;
-        let values = self.settle(name, self.backend.finish(name, states_column))?;
+        let values = self.settle(name, off_async_workers(|| self.backend.finish(name, states_column)))?;
         let values = wire::decode(&function.result_type, values).map_err(|e| bad_result(name, e))?;
         if values.len() != states.len() {
             return Err(bad_result(name, "returned the wrong number of results"));
@@ -647,7 +649,7 @@ impl FunctionSet {
     pub fn emit(&self, name: &str, states: &BinaryArray) -> Result<(Int32Array, StructArray)> {
         let function = self.function_of_kind(name, &["table_aggregate"])?;
         let states_column = wire::encode("BYTES", states)?;
-        let output = self.settle(name, self.backend.emit(name, states_column))?;
+        let output = self.settle(name, off_async_workers(|| self.backend.emit(name, states_column)))?;
         let (sources, rows) = self.table_output(name, function, output)?;
         if sources.values().iter().any(|&group| group < 0 || group as usize >= states.len()) {
             return Err(bad_result(name, "an output row names a group that does not exist"));
@@ -693,10 +695,14 @@ impl FunctionSet {
     /// meters and gauges are summed over them, distributions merged. A sandbox discarded after a
     /// fault takes its metrics with it.
     pub fn metrics(&self) -> Result<Vec<Metric>> {
-        let reply = self.backend.metrics();
+        let reply = off_async_workers(|| self.backend.metrics());
         self.forward_output(None, &reply.output);
+        let (reported, dropped) = bounds::metrics(reply.result?);
+        if dropped > 0 {
+            tracing::warn!(target: "udfbox::udf", "[udf {}-] {dropped} metrics beyond udfbox's bounds dropped", self.tenant_tag());
+        }
         let mut merged: BTreeMap<(String, Vec<String>, String, MetricKind), Metric> = BTreeMap::new();
-        for metric in reply.result? {
+        for metric in reported {
             let key = (metric.function.clone(), metric.group.clone(), metric.name.clone(), metric.kind);
             match merged.get_mut(&key) {
                 None => {
@@ -717,7 +723,7 @@ impl FunctionSet {
 
     /// Calls `close()` on every opened function. Also done when the set is dropped.
     pub fn close(&self) -> Result<()> {
-        let reply = self.backend.close();
+        let reply = off_async_workers(|| self.backend.close());
         self.forward_output(None, &reply.output);
         reply.result
     }
@@ -735,6 +741,19 @@ impl FunctionSet {
         for line in output.lines() {
             tracing::info!(target: "udfbox::udf", "[udf {tag}] {line}");
         }
+    }
+}
+
+/// Runs a guest call without holding an async runtime's worker: inside a multi-threaded tokio
+/// runtime (DataFusion's execution, a service) the worker hands its other tasks to another
+/// thread for the call's duration, so one tenant's slow call (up to its timeout) does not stall
+/// other tenants' tasks. Elsewhere, and on a current-thread runtime, the call just runs.
+pub(crate) fn off_async_workers<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
     }
 }
 

@@ -206,14 +206,14 @@ fn table_output(value: &Value, buffers: &mut [Vec<u8>]) -> Result<TableOutput> {
 
 fn udf_error_of(value: &Value) -> UdfError {
     let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    UdfError {
+    super::bounds::udf_error(UdfError {
         kind: UdfErrorKind::parse(&text("kind")),
         function: value.get("function").and_then(Value::as_str).map(str::to_string),
         row: value.get("row").and_then(Value::as_u64).and_then(|r| u32::try_from(r).ok()),
         exception_type: text("exception_type"),
         message: text("message"),
         traceback: text("traceback"),
-    }
+    })
 }
 
 /// Resident memory of process `pid` in bytes, from `/proc` (Linux); `None` elsewhere.
@@ -537,7 +537,7 @@ impl ProcessBackend {
     fn answer(&self, worker: &mut Worker, function: Option<&str>, reply: Frame, output: &mut String) -> Answer {
         let Frame { header, buffers } = reply;
         if let Some(text) = header.get("output").and_then(Value::as_str) {
-            output.push_str(text);
+            output.push_str(&super::bounds::captured_output(text.to_string()));
         }
         if let Some(ok) = header.get("ok") {
             return Ok((ok.clone(), buffers));

@@ -31,11 +31,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable, ResourceTableError};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::bounds;
 use super::pool::{Lease, Load, Pool, Pooled};
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
@@ -61,6 +62,10 @@ pub static GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ud
 
 /// Bytes of C-level stdout/stderr kept per sandbox (Python-level output is bounded by the runtime).
 const PIPE_CAPACITY: usize = 64 * 1024;
+
+/// WASI handles (open files and directories, streams, timers) a sandbox may hold at once; a
+/// sandbox that opens more traps and is replaced. The runtime itself holds about ten.
+pub const MAX_WASI_HANDLES: usize = 64;
 
 /// How often the epoch advances: the granularity of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -229,8 +234,9 @@ impl Prepared {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            // File reads from `/deps` run on the calling thread rather than a blocking pool.
-            .allow_blocking_current_thread(true);
+            // File operations run on the timer runtime's blocking pool, never on the calling
+            // thread: a read that blocks cannot stop the call's deadline from ending it.
+            .allow_blocking_current_thread(false);
         if let Some(deps) = deps {
             wasi.preopened_dir(deps, DEPS_GUEST_PATH, FsPerms::ReadOnly).map_err(|e| Error::Io {
                 path: deps.display().to_string(),
@@ -239,7 +245,10 @@ impl Prepared {
         }
         let wasi = wasi.build();
         let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false, peak: 0 };
-        let state = SandboxState { wasi, table: ResourceTable::new(), stdout, stderr, limiter };
+        let mut table = ResourceTable::new();
+        // Each open file under `/deps` holds a host descriptor: the cap bounds a sandbox's share.
+        table.set_max_capacity(MAX_WASI_HANDLES);
+        let state = SandboxState { wasi, table, stdout, stderr, limiter };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Yield to the executor at every epoch tick, so a timeout can end a busy loop.
@@ -264,6 +273,44 @@ impl Prepared {
 
 /// Where the dependency directory appears inside the sandbox (`udfbox.deps_dir()`).
 pub const DEPS_GUEST_PATH: &str = "/deps";
+
+/// Entries of a dependency directory [`check_deps`] looks at before giving up.
+const MAX_DEPS_ENTRIES: usize = 1_000_000;
+
+/// Refuses a dependency directory holding anything but regular files and directories: a FIFO,
+/// socket or device can block a read forever (the call's deadline ends the call, but not the
+/// host thread blocked in the read).
+fn check_deps(deps: &Path) -> Result<()> {
+    let mut pending = vec![deps.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+            seen += 1;
+            if seen > MAX_DEPS_ENTRIES {
+                return Err(Error::Invalid(format!(
+                    "the dependency directory {} holds more than {MAX_DEPS_ENTRIES} entries",
+                    deps.display()
+                )));
+            }
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if !kind.is_file() && !kind.is_symlink() {
+                // Symlinks are followed by nothing here; inside the sandbox one that leaves
+                // `/deps` is refused, and one inside it names an entry checked on its own.
+                return Err(Error::Invalid(format!(
+                    "the dependency directory may hold only regular files and directories: {} is not one",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// One guest instance and its store.
 pub struct Sandbox {
@@ -295,10 +342,21 @@ type Outcome<T> = std::result::Result<wasmtime::Result<T>, Elapsed>;
 #[derive(Debug)]
 struct Elapsed;
 
-/// Runs a guest future to completion on this thread, for at most `limit`.
-fn drive<F: Future>(limit: Duration, future: F) -> Result<std::result::Result<F::Output, Elapsed>> {
+/// What one host call may spend in the guest: its deadline (the fuel budget is the store's).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    deadline: tokio::time::Instant,
+}
+
+/// The instant `limit` from now, on the timer runtime's clock.
+fn deadline_in(limit: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + limit
+}
+
+/// Runs a guest future to completion on this thread, until `deadline` at the latest.
+/// Every guest entry of one host call shares one deadline (see [`WasmBackend::with_instance`]).
+fn drive<F: Future>(deadline: tokio::time::Instant, future: F) -> Result<std::result::Result<F::Output, Elapsed>> {
     let _timers = timers()?.enter();
-    let deadline = tokio::time::Instant::now() + limit;
     Ok(pollster::block_on(Deadline { future: std::pin::pin!(future), deadline, timer: None }))
 }
 
@@ -374,6 +432,9 @@ impl WasmBackend {
         if limits.max_instances == 0 {
             return Err(Error::Invalid("max_instances must be at least 1".into()));
         }
+        if let Some(deps) = &deps {
+            check_deps(deps)?;
+        }
         let prepared = Prepared::get(limits.fuel.is_some())?;
         let backend = Self {
             prepared,
@@ -402,12 +463,13 @@ impl WasmBackend {
     }
 
     /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
-    /// one to be returned; then brings it up to date with the loaded files.
+    /// one to be returned. The caller brings it up to date with the loaded files ([`Self::catch_up`]).
     fn checkout(&self) -> Result<Lease<'_, Instance>> {
-        let mut lease = self.pool.checkout(|| {
+        self.pool.checkout(|| {
             // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
             // must not fail a loaded machine. The bound only guards against a hung host.
-            let made = drive(INSTANTIATE_TIMEOUT, self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
+            let made =
+                drive(deadline_in(INSTANTIATE_TIMEOUT), self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
             let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
             Ok(Instance {
                 sandbox,
@@ -418,58 +480,85 @@ impl WasmBackend {
                 retire: false,
                 output_taken: false,
             })
-        })?;
-        self.catch_up(lease.get())?;
-        Ok(lease)
+        })
     }
 
-    /// Loads into the instance the files it has not run yet.
-    fn catch_up(&self, instance: &mut Instance) -> Result<()> {
+    /// Loads into the instance the files it has not run yet: user code, so it spends the
+    /// budget of the call that needed the instance.
+    fn catch_up(&self, instance: &mut Instance, budget: Budget, function: Option<&str>) -> Result<()> {
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(instance.loaded..).unwrap_or_default().to_vec()
         };
         for load in missing {
-            self.prepare(instance, false)?;
+            self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = drive(
-                self.limits.timeout,
+                budget.deadline,
                 runtime.call_load(&mut instance.sandbox.store, &load.filename, &load.source, &load.params),
             )?;
-            if !matches!(outcome, Ok(Ok(Ok(_)))) {
-                return Err(sandbox_error(None, format!("{} could not be loaded into a fresh sandbox", load.filename)));
+            match self.finish(instance, function, outcome) {
+                Ok(_) => {}
+                Err(e @ (Error::Timeout { .. } | Error::FuelExhausted { .. } | Error::MemoryLimit { .. })) => {
+                    return Err(e)
+                }
+                Err(_) => {
+                    instance.in_guest = true; // never enter it again
+                    return Err(sandbox_error(
+                        function,
+                        format!("{} could not be loaded into a fresh sandbox", load.filename),
+                    ));
+                }
             }
             // What the file printed was shown when it was first loaded.
-            let _ = self.take_output(instance);
-            instance.in_guest = false;
+            self.take_output(instance, budget, function)?;
             instance.loaded += 1;
         }
         Ok(())
     }
 
-    /// Readies an instance for one guest entry. Fuel limits batch calls (`metered`); loading a
-    /// file is bounded by the timeout only.
-    fn prepare(&self, instance: &mut Instance, metered: bool) -> Result<()> {
-        let store = &mut instance.sandbox.store;
-        store.data_mut().limiter.refused = false;
-        if let Some(fuel) = self.limits.fuel {
-            let fuel = if metered { fuel } else { u64::MAX };
-            store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
-        }
+    /// Readies an instance for one guest entry.
+    fn prepare(&self, instance: &mut Instance) {
+        instance.sandbox.store.data_mut().limiter.refused = false;
         instance.in_guest = true;
+    }
+
+    /// Gives the instance `fuel` to spend (when fuel is metered), for all the guest entries of
+    /// one host call.
+    fn refuel(&self, instance: &mut Instance, fuel: u64) -> Result<()> {
+        if self.limits.fuel.is_some() {
+            instance.sandbox.store.set_fuel(fuel).map_err(|e| sandbox_error(None, e))?;
+        }
         Ok(())
     }
 
+    /// Fuel left in the instance (`u64::MAX` when unmetered).
+    fn fuel_left(&self, instance: &Instance) -> u64 {
+        match self.limits.fuel {
+            Some(_) => instance.sandbox.store.get_fuel().unwrap_or(0),
+            None => u64::MAX,
+        }
+    }
+
     /// Takes what the guest printed: the runtime's captured output and the raw WASI pipes.
-    fn take_output(&self, instance: &mut Instance) -> String {
+    /// The runtime's side is guest code (a UDF may have replaced the runtime's buffer), so it
+    /// runs within the call's budget, fails as a call does when it overruns it, and what it
+    /// returns is bounded by the host.
+    fn take_output(&self, instance: &mut Instance, budget: Budget, function: Option<&str>) -> Result<String> {
+        self.prepare(instance);
         let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-        let outcome = drive(self.limits.timeout, runtime.call_take_output(&mut instance.sandbox.store));
-        let Ok(Ok(Ok(mut output))) = outcome else {
-            instance.in_guest = true; // never enter it again
-            return "[udfbox: the sandbox failed while handing over its output]\n".to_string();
-        };
+        let outcome = drive(budget.deadline, runtime.call_take_output(&mut instance.sandbox.store))?;
+        let output = self.finish(instance, function, outcome.map(|r| r.map(Ok)))?;
+        let mut output = bounds::captured_output(output);
         output.push_str(&self.pipe_output(instance));
-        output
+        Ok(output)
+    }
+
+    /// [`Self::take_output`] for a caller that goes on whatever happened: a failure is noted in
+    /// the output itself (the instance, left marked as in the guest, is not used again).
+    fn take_output_or_note(&self, instance: &mut Instance, budget: Budget) -> String {
+        self.take_output(instance, budget, None)
+            .unwrap_or_else(|e| format!("[udfbox: the sandbox failed while handing over its output: {e}]\n"))
     }
 
     /// Whatever reached the WASI pipes directly (C-level writes) since the last look.
@@ -538,88 +627,112 @@ impl WasmBackend {
                 }
                 Some(Trap::StackOverflow) => Error::StackOverflow { function: function_name },
                 _ if refused_memory => Error::MemoryLimit { function: function_name, limit: self.limits.memory_bytes },
+                _ if trap.chain().any(|e| matches!(e.downcast_ref(), Some(ResourceTableError::Full))) => sandbox_error(
+                    function,
+                    format!("the UDF held more than {MAX_WASI_HANDLES} open files or other WASI handles at once"),
+                ),
                 _ => sandbox_error(function, trap),
             },
         };
         Err(failure)
     }
 
-    /// Fuel the instance's last call used, when metered.
-    fn fuel_used(&self, instance: &Instance) -> Option<u64> {
-        let fuel = self.limits.fuel?;
-        instance.sandbox.store.get_fuel().ok().map(|left| fuel.saturating_sub(left))
-    }
-
-    /// Runs `f` with an instance checked out; a panic inside becomes an error (the instance,
-    /// mid-way through anything, is dropped).
-    fn with_instance<T>(&self, f: impl FnOnce(&mut Instance, &mut String) -> Result<T>) -> Reply<T> {
+    /// Runs `f` with an instance checked out and caught up. Everything the guest runs for this
+    /// one host call (catching a fresh instance up with the loaded files, the call, handing
+    /// over output, a retire-time `close()`) shares one deadline and one fuel budget, so no
+    /// step gets a fresh allowance. A panic inside becomes an error (the instance, mid-way
+    /// through anything, is dropped).
+    fn with_instance<T>(&self, function: Option<&str>, f: impl FnOnce(&mut Instance, Budget) -> Result<T>) -> Reply<T> {
+        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
         let mut output = String::new();
+        let mut fuel_used = None;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut lease = self.checkout()?;
             let instance = lease.get();
-            let result = f(instance, &mut output);
-            self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            self.refuel(instance, fuel)?;
+            let mut result = self.catch_up(instance, budget, function).and_then(|()| f(instance, budget));
             if instance.output_taken {
                 // The call brought its output back with its result.
                 instance.output_taken = false;
                 output.push_str(&self.pipe_output(instance));
             } else if !instance.in_guest {
-                output.push_str(&self.take_output(instance));
-            }
-            if instance.retire && !instance.in_guest {
-                // Let the functions close as they would at the end; a failure there is moot.
-                if self.prepare(instance, false).is_ok() {
-                    let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-                    let _ = drive(self.limits.timeout, runtime.call_close(&mut instance.sandbox.store));
-                    output.push_str(&self.take_output(instance));
+                match self.take_output(instance, budget, function) {
+                    Ok(text) => output.push_str(&text),
+                    // Guest code overran the call's budget after the call returned: the call
+                    // fails as if the call itself had.
+                    Err(e) => result = result.and(Err(e)),
                 }
             }
+            self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
+            if instance.retire && !instance.in_guest {
+                // Let the functions close as they would at the end; a failure there is moot.
+                self.prepare(instance);
+                let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+                if let Ok(Ok(Ok(_))) = drive(budget.deadline, runtime.call_close(&mut instance.sandbox.store)) {
+                    instance.in_guest = false;
+                    output.push_str(&self.take_output_or_note(instance, budget));
+                }
+            }
+            fuel_used = self.limits.fuel.map(|_| fuel.saturating_sub(self.fuel_left(instance)));
             result
         }));
         let result = result.unwrap_or_else(|_| Err(sandbox_error(None, "internal error while calling the sandbox")));
-        Reply { result, output, fuel_used: None }
+        Reply { result, output, fuel_used }
     }
 }
 
 type GuestRuntime = bindings::exports::udfbox::runtime::runtime::Guest;
 
 impl WasmBackend {
-    /// Runs one metered guest call of `function` in a checked-out instance; `call` drives it
-    /// (with [`drive`]) and returns its outcome.
+    /// Runs one guest call of `function` in a checked-out instance; `call` drives it (with
+    /// [`drive`], until the budget's deadline) and returns its outcome.
     /// `returns_output`: a successful call brings what UDFs printed back with its result.
     fn guest_call<T>(
         &self,
         function: &str,
         returns_output: bool,
-        call: impl FnOnce(&GuestRuntime, &mut Store<SandboxState>) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
+        call: impl FnOnce(
+            &GuestRuntime,
+            &mut Store<SandboxState>,
+            tokio::time::Instant,
+        ) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
     ) -> Reply<T> {
-        let mut fuel_used = None;
-        let mut reply = self.with_instance(|instance, _output| {
-            self.prepare(instance, true)?;
+        self.with_instance(Some(function), |instance, budget| {
+            self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-            let outcome = call(runtime, &mut instance.sandbox.store)?;
-            fuel_used = self.fuel_used(instance);
+            let outcome = call(runtime, &mut instance.sandbox.store, budget.deadline)?;
             let result = self.finish(instance, Some(function), outcome);
             instance.output_taken = returns_output && result.is_ok();
             result
-        });
-        reply.fuel_used = fuel_used;
-        reply
+        })
     }
 }
 
 impl WasmBackend {
     /// Runs `f` in every idle instance (the busy ones are mid-call); output goes to `output`.
+    /// The instances share one deadline and one fuel budget, as the guest entries of a call do.
     /// An instance that fails is dropped; the first error is returned after all have run.
-    fn each_idle<T>(&self, output: &mut String, mut f: impl FnMut(&mut Instance) -> Result<T>) -> Result<Vec<T>> {
+    fn each_idle<T>(
+        &self,
+        output: &mut String,
+        mut f: impl FnMut(&mut Instance, tokio::time::Instant) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
+        let mut fuel = self.limits.fuel.unwrap_or(u64::MAX);
         let idle = self.pool.idle();
         let mut results = Vec::with_capacity(idle.len());
         let mut first_error = None;
         for mut lease in idle {
             let instance = lease.get();
-            let result = self.prepare(instance, false).and_then(|()| f(instance));
+            let result = self.refuel(instance, fuel).and_then(|()| {
+                self.prepare(instance);
+                f(instance, budget.deadline)
+            });
+            fuel = self.fuel_left(instance);
             if !instance.in_guest {
-                output.push_str(&self.take_output(instance));
+                output.push_str(&self.take_output_or_note(instance, budget));
+                fuel = self.fuel_left(instance);
             }
             match result {
                 Ok(value) => results.push(value),
@@ -649,7 +762,7 @@ fn udf_error(e: wit::UdfError) -> Error {
 }
 
 fn udf_error_of(e: wit::UdfError) -> UdfError {
-    UdfError {
+    bounds::udf_error(UdfError {
         kind: match e.kind {
             wit::ErrorKind::Syntax => UdfErrorKind::Syntax,
             wit::ErrorKind::Load => UdfErrorKind::Load,
@@ -662,7 +775,7 @@ fn udf_error_of(e: wit::UdfError) -> UdfError {
         exception_type: e.exception_type,
         message: e.message,
         traceback: e.traceback,
-    }
+    })
 }
 
 /// The value of `result`, or else, from the enclosing backend method, the failed reply.
@@ -691,11 +804,11 @@ impl Backend for WasmBackend {
 
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        self.with_instance(|instance, _output| {
-            self.prepare(instance, false)?;
+        self.with_instance(None, |instance, budget| {
+            self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome =
-                drive(self.limits.timeout, runtime.call_load(&mut instance.sandbox.store, filename, source, params))?;
+                drive(budget.deadline, runtime.call_load(&mut instance.sandbox.store, filename, source, params))?;
             let infos = self.finish(instance, None, outcome)?;
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(Load {
@@ -729,9 +842,8 @@ impl Backend for WasmBackend {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
-        let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, true, |runtime, store| {
-            drive(timeout, runtime.call_call(store, function, num_rows, &args, on_error))
+        let reply = self.guest_call(function, true, |runtime, store, deadline| {
+            drive(deadline, runtime.call_call(store, function, num_rows, &args, on_error))
         });
         let mut reply = map_reply(reply, |result| {
             Ok((
@@ -745,7 +857,7 @@ impl Backend for WasmBackend {
         });
         let result = match reply.result {
             Ok((result, printed)) => {
-                reply.output.insert_str(0, &printed);
+                reply.output.insert_str(0, &bounds::captured_output(printed));
                 Ok(result)
             }
             Err(e) => Err(e),
@@ -754,8 +866,9 @@ impl Backend for WasmBackend {
     }
 
     fn prepare_row(&self, function: &str) -> Reply<u32> {
-        let timeout = self.limits.timeout;
-        self.guest_call(function, false, |runtime, store| drive(timeout, runtime.call_prepare(store, function)))
+        self.guest_call(function, false, |runtime, store, deadline| {
+            drive(deadline, runtime.call_prepare(store, function))
+        })
     }
 
     fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
@@ -763,13 +876,12 @@ impl Backend for WasmBackend {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
-        let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, true, |runtime, store| {
-            drive(timeout, runtime.call_call_row(store, id, row, on_error))
+        let reply = self.guest_call(function, true, |runtime, store, deadline| {
+            drive(deadline, runtime.call_call_row(store, id, row, on_error))
         });
         let Reply { result, mut output, fuel_used } = reply;
         let result = result.map(|result| {
-            output.insert_str(0, &result.output);
+            output.insert_str(0, &bounds::captured_output(result.output));
             RowReply { value: result.value, failure: result.failure.map(udf_error_of) }
         });
         Reply { result, output, fuel_used }
@@ -780,9 +892,8 @@ impl Backend for WasmBackend {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
         let args = or_fail!(to_wit(args));
-        let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, false, |runtime, store| {
-            drive(timeout, runtime.call_call_table(store, function, num_rows, &args))
+        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+            drive(deadline, runtime.call_call_table(store, function, num_rows, &args))
         });
         map_reply(reply, table_output)
     }
@@ -802,35 +913,33 @@ impl Backend for WasmBackend {
             AggregateOp::Retract => wit::AggregateOp::Retract,
             AggregateOp::Merge => wit::AggregateOp::Merge,
         };
-        let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, false, |runtime, store| {
-            drive(timeout, runtime.call_aggregate(store, function, op, &states, &groups, &args))
+        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+            drive(deadline, runtime.call_aggregate(store, function, op, &states, &groups, &args))
         });
         map_reply(reply, from_wit)
     }
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
         let states = or_fail!(to_wit(vec![states]));
-        let timeout = self.limits.timeout;
-        let reply = self.guest_call(function, false, |runtime, store| {
-            drive(timeout, runtime.call_finish(store, function, &states))
+        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+            drive(deadline, runtime.call_finish(store, function, &states))
         });
         map_reply(reply, from_wit)
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
         let states = or_fail!(to_wit(vec![states]));
-        let timeout = self.limits.timeout;
-        let reply = self
-            .guest_call(function, false, |runtime, store| drive(timeout, runtime.call_emit(store, function, &states)));
+        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+            drive(deadline, runtime.call_emit(store, function, &states))
+        });
         map_reply(reply, table_output)
     }
 
     fn metrics(&self) -> Reply<Vec<Metric>> {
         let mut reply = Reply { result: Ok(Vec::new()), output: String::new(), fuel_used: None };
-        let metrics = self.each_idle(&mut reply.output, |instance| {
+        let metrics = self.each_idle(&mut reply.output, |instance, deadline| {
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-            let outcome = drive(self.limits.timeout, runtime.call_metrics(&mut instance.sandbox.store))?;
+            let outcome = drive(deadline, runtime.call_metrics(&mut instance.sandbox.store))?;
             self.finish(instance, None, outcome.map(|r| r.map(Ok)))
         });
         reply.result = metrics.map(|lists| {
@@ -860,9 +969,9 @@ impl Backend for WasmBackend {
     fn close(&self) -> Reply<()> {
         let mut reply = Reply { result: Ok(()), output: String::new(), fuel_used: None };
         reply.result = self
-            .each_idle(&mut reply.output, |instance| {
+            .each_idle(&mut reply.output, |instance, deadline| {
                 let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-                let outcome = drive(self.limits.timeout, runtime.call_close(&mut instance.sandbox.store))?;
+                let outcome = drive(deadline, runtime.call_close(&mut instance.sandbox.store))?;
                 self.finish(instance, None, outcome)
             })
             .map(drop);
