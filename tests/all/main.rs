@@ -29,6 +29,7 @@ mod serve;
 #[cfg(feature = "serve")]
 mod serve_load;
 mod shared_runtime;
+mod sql_load;
 mod sql;
 mod stdlib;
 mod stream;
