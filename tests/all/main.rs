@@ -29,8 +29,8 @@ mod serve;
 #[cfg(feature = "serve")]
 mod serve_load;
 mod shared_runtime;
-mod sql_load;
 mod sql;
+mod sql_load;
 mod stdlib;
 mod stream;
 mod tables;

@@ -88,27 +88,32 @@ fn fail_policy_is_the_default_and_can_be_set_per_function() {
     }
 }
 
-/// A timeout cannot be pinned to a row: under `null` the batch it happened in becomes NULL, the
-/// sandbox is replaced, and the next batch runs normally.
+/// A timeout cannot be pinned to a row by the runtime: under `null` the batch it happened in is
+/// replayed in halves (in fresh sandboxes or workers) until the row that hangs is found; only
+/// that row becomes NULL and the failure names it. The same in every mode that has a timeout.
 #[test]
-fn null_policy_survives_sandbox_faults() {
-    let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
-    let options = Options { mode: Mode::Wasm, limits, on_error: ErrorPolicy::Null, ..Default::default() };
-    let mut set = FunctionSet::new(options).unwrap();
-    set.load_source(
-        "hang.py",
-        "from udfbox import udf\n\
-         @udf(result_type='BIGINT')\n\
-         def hang(x):\n    while x < 0:\n        pass\n    return x + 1\n",
-    )
-    .unwrap();
-    let hung = set.call("hang", &[ints(&[Some(1), Some(-1)])], 2).unwrap();
-    assert_eq!(hung.null_count(), 2);
-    let failures = set.failures("hang").unwrap();
-    assert_eq!(failures.rows, 2);
-    assert!(failures.first.contains("timed out"), "{failures:?}");
-    let next = set.call("hang", &[ints(&[Some(1), Some(2)])], 2).unwrap();
-    assert_eq!(next.as_ref(), &Int64Array::from(vec![2, 3]));
+fn null_policy_pins_a_sandbox_fault_to_its_row() {
+    for mode in [Mode::Wasm, Mode::Process] {
+        let limits = Limits { timeout: Duration::from_millis(500), ..Limits::default() };
+        let options = Options { mode, limits, on_error: ErrorPolicy::Null, ..Default::default() };
+        let mut set = FunctionSet::new(options).unwrap();
+        set.load_source(
+            "hang.py",
+            "from udfbox import udf\n\
+             @udf(result_type='BIGINT')\n\
+             def hang(x):\n    while x < 0:\n        pass\n    return x + 1\n",
+        )
+        .unwrap();
+        let input: Vec<Option<i64>> = (0..16).map(|i| Some(if i == 13 { -1 } else { i })).collect();
+        let hung = set.call("hang", &[ints(&input)], 16).unwrap();
+        let expected: Int64Array = (0..16).map(|i| (i != 13).then_some(i + 1)).collect();
+        assert_eq!(hung.as_ref(), &expected, "{mode}");
+        let failures = set.failures("hang").unwrap();
+        assert_eq!(failures.rows, 1, "{mode}: {failures:?}");
+        assert!(failures.first.contains("timed out") && failures.first.contains("row 13"), "{mode}: {failures:?}");
+        let next = set.call("hang", &[ints(&[Some(1), Some(2)])], 2).unwrap();
+        assert_eq!(next.as_ref(), &Int64Array::from(vec![2, 3]), "{mode}");
+    }
 }
 
 #[test]

@@ -47,7 +47,8 @@ struct Tenant {
 }
 
 fn tenant(name: String, kind: Kind, table: &RecordBatch) -> Tenant {
-    let limits = Limits { memory_bytes: 64 << 20, timeout: Duration::from_secs(1), max_instances: 1, ..Limits::default() };
+    let limits =
+        Limits { memory_bytes: 64 << 20, timeout: Duration::from_secs(1), max_instances: 1, ..Limits::default() };
     let mut set = FunctionSet::new(Options { mode: Mode::Wasm, limits, ..Default::default() }).unwrap();
     set.load_source("work.py", &source(kind)).unwrap();
     let set = Arc::new(set);
@@ -60,7 +61,8 @@ fn tenant(name: String, kind: Kind, table: &RecordBatch) -> Tenant {
 
 async fn query(tenant: &Tenant) -> Result<Vec<Option<i64>>, String> {
     let frame = udfbox::sql::query(&tenant.ctx, &tenant.set, "SELECT work(x) AS y FROM t").await;
-    let batches = frame.map_err(|e| udfbox::sql::describe(&e))?.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
+    let batches =
+        frame.map_err(|e| udfbox::sql::describe(&e))?.collect().await.map_err(|e| udfbox::sql::describe(&e))?;
     Ok(batches
         .iter()
         .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().iter().collect::<Vec<_>>())
@@ -116,9 +118,8 @@ fn fifty_tenants_share_one_runtime_with_hostile_ones() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let table =
         RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from_iter_values(0..ROWS)) as ArrayRef)]).unwrap();
-    let benign: Vec<Arc<Tenant>> = (0..BENIGN)
-        .map(|i| Arc::new(tenant(format!("tenant{i:02}"), Kind::Benign(i as i64 + 2), &table)))
-        .collect();
+    let benign: Vec<Arc<Tenant>> =
+        (0..BENIGN).map(|i| Arc::new(tenant(format!("tenant{i:02}"), Kind::Benign(i as i64 + 2), &table))).collect();
     let hostile: Vec<Arc<Tenant>> = [Kind::BusyLoop, Kind::MemoryBomb, Kind::Sleep]
         .into_iter()
         .flat_map(|kind| (0..2).map(move |j| (kind, j)))

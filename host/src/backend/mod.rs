@@ -83,8 +83,9 @@ pub enum ErrorPolicy {
     Fail,
     /// The row's result becomes NULL and the error is reported (logged, and counted in
     /// [`FunctionSet::failures`]). An exception or a bad value nulls its own row; a fault that
-    /// ends the sandbox (timeout, memory, stack, fuel) cannot be pinned to a row, so it nulls
-    /// the whole batch it happened in.
+    /// ends the sandbox (timeout, memory, stack, fuel) fails the whole batch it happened in: the
+    /// batch is then replayed in halves in fresh sandboxes to pin the rows that cause it (see
+    /// [`MAX_REPLAY_FAULTS`]), and only those become NULL.
     Null,
 }
 
@@ -464,31 +465,102 @@ impl FunctionSet {
 
     fn call_chunk(&self, name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let function = self.function(name).ok_or_else(|| unknown(name))?;
-        let columns = self.encode_args(name, args, num_rows)?;
         let policy = self.error_policy(name);
-        let reply = off_async_workers(|| self.backend.call(name, num_rows, columns, policy));
-        let decoded = self.settle(name, reply).and_then(|result| {
-            let array = wire::decode(&function.result_type, result.column).map_err(|e| bad_result(name, e))?;
-            if array.len() != num_rows {
-                return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
-            }
-            check_result(function, array.as_ref())?;
-            Ok((array, result.failed_rows, result.first_failure))
-        });
-        match decoded {
-            Ok((array, 0, _)) => Ok(array),
-            Ok((array, failed, first)) => {
-                let first = first.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
-                self.note_failures(name, u64::from(failed), num_rows, first);
-                Ok(array)
-            }
-            // A NOT NULL result has no NULL to put in place of a failed batch.
+        match self.call_once(name, function, args, num_rows, policy) {
+            Ok(array) => Ok(array),
+            // A fault that ended the sandbox cannot be pinned to a row by the runtime: the batch
+            // is replayed in halves, in fresh sandboxes, to find the rows that cause it. A NOT
+            // NULL result has no NULL to put in place of a failed row.
             Err(error) if policy == ErrorPolicy::Null && nullable(&error) && function.result_field.is_nullable() => {
-                self.note_failures(name, num_rows as u64, num_rows, error.to_string());
-                Ok(new_null_array(&function.result_type, num_rows))
+                let mut replay = Replay { faults_left: MAX_REPLAY_FAULTS, pinned: Vec::new(), unpinned: 0 };
+                let array = self.replay(name, function, args, 0..num_rows, &mut replay);
+                let rows = replay.pinned.len() + replay.unpinned;
+                let pinned: Vec<String> = replay.pinned.iter().take(10).map(|row| row.to_string()).collect();
+                let detail = match (replay.pinned.len(), replay.unpinned) {
+                    (0, _) => format!("{error} (the fault could not be pinned to rows)"),
+                    (_, 0) => format!("{error} (caused by row {} of the batch)", pinned.join(", ")),
+                    (_, unpinned) => {
+                        format!(
+                            "{error} (caused by row {} of the batch; {unpinned} more rows not pinned)",
+                            pinned.join(", ")
+                        )
+                    }
+                };
+                self.note_failures(name, rows as u64, num_rows, detail);
+                Ok(array)
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// One boundary crossing of a batch; rows the runtime nulled under the `null` policy are
+    /// counted here.
+    fn call_once(
+        &self,
+        name: &str,
+        function: &Function,
+        args: &[ArrayRef],
+        num_rows: usize,
+        policy: ErrorPolicy,
+    ) -> Result<ArrayRef> {
+        let columns = self.encode_args(name, args, num_rows)?;
+        let reply = off_async_workers(|| self.backend.call(name, num_rows, columns, policy));
+        let result = self.settle(name, reply)?;
+        let array = wire::decode(&function.result_type, result.column).map_err(|e| bad_result(name, e))?;
+        if array.len() != num_rows {
+            return Err(bad_result(name, format!("returned {} rows for a batch of {num_rows}", array.len())));
+        }
+        check_result(function, array.as_ref())?;
+        if result.failed_rows > 0 {
+            let first = result.first_failure.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+            self.note_failures(name, u64::from(result.failed_rows), num_rows, first);
+        }
+        Ok(array)
+    }
+
+    /// The results of `rows` of a batch whose call faulted: each half is called again (in a
+    /// fresh sandbox, the faulted one being gone), and a half that faults again is split again,
+    /// down to single rows, which become NULL. At most [`MAX_REPLAY_FAULTS`] replays may fault,
+    /// which bounds the time pinning takes (each costs at most one timeout); rows still
+    /// unresolved then become NULL together.
+    fn replay(
+        &self,
+        name: &str,
+        function: &Function,
+        args: &[ArrayRef],
+        rows: std::ops::Range<usize>,
+        replay: &mut Replay,
+    ) -> ArrayRef {
+        let len = rows.len();
+        if len == 1 {
+            replay.pinned.push(rows.start);
+            return new_null_array(&function.result_type, 1);
+        }
+        let middle = rows.start + len / 2;
+        let mut parts = Vec::with_capacity(2);
+        for half in [rows.start..middle, middle..rows.end] {
+            let rows_in_half = half.len();
+            let slices: Vec<ArrayRef> = args.iter().map(|a| a.slice(half.start, half.len())).collect();
+            let part = if replay.faults_left == 0 {
+                Err(())
+            } else {
+                self.call_once(name, function, &slices, half.len(), ErrorPolicy::Null).map_err(|error| {
+                    if nullable(&error) {
+                        replay.faults_left -= 1;
+                    }
+                })
+            };
+            parts.push(match part {
+                Ok(array) => array,
+                Err(()) if replay.faults_left > 0 => self.replay(name, function, args, half, replay),
+                Err(()) => {
+                    replay.unpinned += rows_in_half;
+                    new_null_array(&function.result_type, rows_in_half)
+                }
+            });
+        }
+        let parts: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+        arrow::compute::concat(&parts).unwrap_or_else(|_| new_null_array(&function.result_type, len))
     }
 
     /// Arguments cast to the types `name` takes and encoded for the boundary.
@@ -742,6 +814,20 @@ impl FunctionSet {
             tracing::info!(target: "udfbox::udf", "[udf {tag}] {line}");
         }
     }
+}
+
+/// Replays of a faulted batch that may fault again while pinning the rows that cause it (see
+/// `FunctionSet::replay`): enough for two bad rows in a batch of 8,192; each costs at most the
+/// call timeout.
+pub const MAX_REPLAY_FAULTS: usize = 16;
+
+/// The state of pinning a faulted batch's rows.
+struct Replay {
+    faults_left: usize,
+    /// Rows of the batch found to fault on their own.
+    pinned: Vec<usize>,
+    /// Rows nulled without being pinned, once the replay budget ran out.
+    unpinned: usize,
 }
 
 /// Runs a guest call without holding an async runtime's worker: inside a multi-threaded tokio
