@@ -2,7 +2,7 @@
 //! and its Arrow buffers (the layout of Arrow IPC record batches, without the flatbuffers). Both
 //! backends speak it, so a batch crosses as bytes, never as one value at a time.
 
-use arrow::array::{make_array, Array, ArrayData, ArrayRef, MutableArrayData};
+use arrow::array::{make_array, Array, ArrayData, ArrayRef, BufferSpec, MutableArrayData};
 use arrow::buffer::Buffer;
 use arrow::datatypes::DataType;
 
@@ -194,11 +194,17 @@ fn push_nodes(data: &ArrayData, nodes: &mut Vec<WireNode>) -> Result<()> {
 }
 
 /// Decodes a column a UDF returned into an array of type `ty`, validating every span and
-/// buffer: whatever comes back from the sandbox is untrusted.
+/// buffer: whatever comes back from the sandbox is untrusted. Every length is checked before
+/// Arrow sees a buffer (Arrow's builders assert on short bitmaps and ragged offsets), and the
+/// bytes the column's buffers reference, each span counted as often as it is used, may not
+/// exceed its data blob: buffers that overlap could otherwise make a small result decode into
+/// many times its size.
 pub fn decode(ty: &DataType, column: PackedColumn) -> Result<ArrayRef> {
+    let blob = column.data.len();
     let data = Buffer::from_vec(column.data);
     let mut nodes = column.nodes.iter();
-    let data = build(ty, &mut nodes, &column.buffers, &data)?;
+    let mut budget = Budget { left: blob, blob };
+    let data = build(ty, &mut nodes, &column.buffers, &data, &mut budget)?;
     if nodes.next().is_some() {
         return Err(Error::Invalid(format!("malformed result column: extra nodes after {ty}")));
     }
@@ -209,6 +215,24 @@ fn malformed(what: String) -> Error {
     Error::Invalid(format!("malformed result column: {what}"))
 }
 
+/// What is left of the bytes a result may reference (see [`decode`]).
+struct Budget {
+    left: usize,
+    blob: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, bytes: usize) -> Result<()> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
+            malformed(format!(
+                "its buffers reference more bytes than its {}-byte data holds (overlapping buffers)",
+                self.blob
+            ))
+        })?;
+        Ok(())
+    }
+}
+
 fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
     let (offset, length) = (span.offset as usize, span.length as usize);
     if offset.checked_add(length).is_none_or(|end| end > data.len()) {
@@ -217,29 +241,79 @@ fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
     Ok(data.slice_with_length(offset, length))
 }
 
+/// Whether the first buffer of `ty` holds `length + 1` offsets rather than `length` values.
+fn has_offset_buffer(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary | DataType::List(_)
+            | DataType::LargeList(_) | DataType::Map(..)
+    )
+}
+
+/// `buffer` cut to the `needed` bytes a node of its type and length uses; an error when it is
+/// shorter. An empty buffer stands for any buffer of a node without values.
+fn exactly(buffer: Buffer, needed: Option<usize>, length: usize, what: &str, ty: &DataType) -> Result<Buffer> {
+    match needed {
+        None => Ok(buffer),
+        Some(_) if length == 0 && buffer.is_empty() => Ok(buffer),
+        Some(needed) if buffer.len() >= needed => Ok(buffer.slice_with_length(0, needed)),
+        Some(needed) => Err(malformed(format!(
+            "{what} of a {ty} node of {length} values has {} bytes, needs {needed}",
+            buffer.len()
+        ))),
+    }
+}
+
 fn build<'a>(
     ty: &DataType,
     nodes: &mut impl Iterator<Item = &'a PackedNode>,
     spans: &[Span],
     data: &Buffer,
+    budget: &mut Budget,
 ) -> Result<ArrayData> {
     let node = nodes.next().ok_or_else(|| malformed(format!("missing node for {ty}")))?;
     let children = match ty {
-        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data)?],
-        DataType::Struct(fields) => {
-            fields.iter().map(|f| build(f.data_type(), nodes, spans, data)).collect::<Result<Vec<_>>>()?
-        }
+        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data, budget)?],
+        DataType::Struct(fields) => fields
+            .iter()
+            .map(|f| build(f.data_type(), nodes, spans, data, budget))
+            .collect::<Result<Vec<_>>>()?,
         _ => Vec::new(),
     };
-    let nulls = if node.validity.length == 0 { None } else { Some(slice(data, node.validity)?) };
+    let length = node.length as usize;
+    let overflow = || malformed(format!("a {ty} node of {length} values is too large"));
+    let nulls = if node.validity.length == 0 {
+        None
+    } else {
+        budget.spend(node.validity.length as usize)?;
+        let bitmap = slice(data, node.validity)?;
+        Some(exactly(bitmap, Some(length.div_ceil(8)), length, "the validity bitmap", ty)?)
+    };
     let first = node.first_buffer as usize;
     let own = first
         .checked_add(node.buffer_count as usize)
         .and_then(|end| spans.get(first..end))
         .ok_or_else(|| malformed(format!("buffers {first}+{} of {}", node.buffer_count, spans.len())))?;
-    let buffers = own.iter().map(|span| slice(data, *span)).collect::<Result<Vec<_>>>()?;
+    let layout = arrow::array::layout(ty);
+    if own.len() != layout.buffers.len() {
+        return Err(malformed(format!("a {ty} node has {} buffers, not {}", own.len(), layout.buffers.len())));
+    }
+    let mut buffers = Vec::with_capacity(own.len());
+    for (i, (span, spec)) in own.iter().zip(&layout.buffers).enumerate() {
+        budget.spend(span.length as usize)?;
+        let needed = match spec {
+            BufferSpec::FixedWidth { byte_width, .. } => {
+                let count = if i == 0 && has_offset_buffer(ty) { length.checked_add(1).ok_or_else(overflow)? } else { length };
+                Some(count.checked_mul(*byte_width).ok_or_else(overflow)?)
+            }
+            BufferSpec::BitMap => Some(length.div_ceil(8)),
+            BufferSpec::VariableWidth => None,
+            BufferSpec::AlwaysNull => Some(0),
+        };
+        buffers.push(exactly(slice(data, *span)?, needed, length, &format!("buffer {i}"), ty)?);
+    }
     ArrayData::builder(ty.clone())
-        .len(node.length as usize)
+        .len(length)
         .null_bit_buffer(nulls)
         .buffers(buffers)
         .child_data(children)
