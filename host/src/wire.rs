@@ -245,8 +245,13 @@ fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
 fn has_offset_buffer(ty: &DataType) -> bool {
     matches!(
         ty,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary | DataType::List(_)
-            | DataType::LargeList(_) | DataType::Map(..)
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::Map(..)
     )
 }
 
@@ -274,10 +279,9 @@ fn build<'a>(
     let node = nodes.next().ok_or_else(|| malformed(format!("missing node for {ty}")))?;
     let children = match ty {
         DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data, budget)?],
-        DataType::Struct(fields) => fields
-            .iter()
-            .map(|f| build(f.data_type(), nodes, spans, data, budget))
-            .collect::<Result<Vec<_>>>()?,
+        DataType::Struct(fields) => {
+            fields.iter().map(|f| build(f.data_type(), nodes, spans, data, budget)).collect::<Result<Vec<_>>>()?
+        }
         _ => Vec::new(),
     };
     let length = node.length as usize;
@@ -303,7 +307,8 @@ fn build<'a>(
         budget.spend(span.length as usize)?;
         let needed = match spec {
             BufferSpec::FixedWidth { byte_width, .. } => {
-                let count = if i == 0 && has_offset_buffer(ty) { length.checked_add(1).ok_or_else(overflow)? } else { length };
+                let count =
+                    if i == 0 && has_offset_buffer(ty) { length.checked_add(1).ok_or_else(overflow)? } else { length };
                 Some(count.checked_mul(*byte_width).ok_or_else(overflow)?)
             }
             BufferSpec::BitMap => Some(length.div_ceil(8)),

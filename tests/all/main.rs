@@ -20,9 +20,9 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
-mod rows;
 #[cfg(feature = "serve")]
 mod risingwave;
+mod rows;
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "serve")]
