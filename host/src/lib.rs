@@ -32,6 +32,8 @@
 
 pub mod backend;
 pub mod config;
+#[cfg(test)]
+mod decode_props;
 pub mod error;
 pub mod limits;
 #[cfg(feature = "serve")]

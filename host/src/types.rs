@@ -121,7 +121,7 @@ fn check_field(field: &Field, array: &dyn Array, at: Option<&str>) -> std::resul
             let decimals = array.as_primitive::<Decimal128Type>();
             for (row, value) in decimals.iter().enumerate() {
                 if value.is_some_and(|v| !Decimal128Type::is_valid_decimal_precision(v, *precision)) {
-                    let shown: String = decimals.value_as_string(row).chars().take(60).collect();
+                    let shown = decimal_text(decimals.value(row), *scale);
                     return outside(row, format!("{shown} does not fit DECIMAL({precision}, {scale})"));
                 }
             }
@@ -164,6 +164,20 @@ fn check_field(field: &Field, array: &dyn Array, at: Option<&str>) -> std::resul
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// An unscaled decimal as text with `scale` fraction digits, whatever its magnitude (Arrow's own
+/// formatting cuts a value to its type's precision).
+fn decimal_text(value: i128, scale: i8) -> String {
+    let scale = usize::try_from(scale).unwrap_or(0);
+    let digits = format!("{:0>width$}", value.unsigned_abs(), width = scale + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - scale);
+    let sign = if value < 0 { "-" } else { "" };
+    if scale == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
     }
 }
 
@@ -561,6 +575,73 @@ mod tests {
         {
             assert!(arrow_field(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn keywords_next_to_multi_byte_text_are_errors() {
+        for text in
+            ["BIGINT aa\u{e9} NOT NULL", "INT NOTxxx\u{e9}", "INT NOT\u{e9}", "INT \u{e9}NOT NULL", "DATE N\u{10ffff}"]
+        {
+            let error = arrow_field(text).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("invalid type '{text}'")), "{error}");
+        }
+    }
+
+    #[test]
+    fn checks_value_ranges() {
+        use arrow::array::{
+            ArrayRef, Date32Array, Decimal128Array, ListArray, StructArray, Time64MicrosecondArray,
+            TimestampMicrosecondArray,
+        };
+
+        let decimal = |values: Vec<Option<i128>>| Decimal128Array::from(values).with_precision_and_scale(5, 2).unwrap();
+        let field = arrow_field("DECIMAL(5, 2)").unwrap();
+        assert!(check_values(&field, &decimal(vec![Some(99_999), Some(-99_999), None])).is_ok());
+        assert_eq!(
+            check_values(&field, &decimal(vec![Some(1), Some(10i128.pow(37))])).unwrap_err(),
+            "row 1: 100000000000000000000000000000000000.00 does not fit DECIMAL(5, 2)"
+        );
+        assert_eq!(
+            check_values(&field, &decimal(vec![Some(-100_000)])).unwrap_err(),
+            "row 0: -1000.00 does not fit DECIMAL(5, 2)"
+        );
+
+        let dates = Date32Array::from(vec![Some(*DATE_DAYS.start()), Some(*DATE_DAYS.end()), None]);
+        assert!(check_values(&arrow_field("DATE").unwrap(), &dates).is_ok());
+        for days in [i32::MAX, i32::MIN, DATE_DAYS.end() + 1, DATE_DAYS.start() - 1] {
+            let error = check_values(&arrow_field("DATE").unwrap(), &Date32Array::from(vec![days])).unwrap_err();
+            assert_eq!(error, format!("row 0: DATE of {days} days since 1970-01-01 is outside years 1 to 9999"));
+        }
+        let times = Time64MicrosecondArray::from(vec![0, TIME_MICROS.end - 1]);
+        assert!(check_values(&arrow_field("TIME").unwrap(), &times).is_ok());
+        for micros in [-5, TIME_MICROS.end, i64::MAX] {
+            let column = Time64MicrosecondArray::from(vec![micros]);
+            assert!(check_values(&arrow_field("TIME").unwrap(), &column).is_err(), "{micros}");
+        }
+        let stamps = TimestampMicrosecondArray::from(vec![*TIMESTAMP_MICROS.start(), *TIMESTAMP_MICROS.end()]);
+        assert!(check_values(&arrow_field("TIMESTAMP").unwrap(), &stamps).is_ok());
+        for micros in [i64::MIN, i64::MAX, TIMESTAMP_MICROS.end() + 1] {
+            let column = TimestampMicrosecondArray::from(vec![micros]);
+            assert!(check_values(&arrow_field("TIMESTAMP").unwrap(), &column).is_err(), "{micros}");
+        }
+        // The bounds are what Arrow can render: the first and last value print as dates.
+        let shown = arrow::util::display::array_value_to_string(&stamps, 1).unwrap();
+        assert_eq!(shown, "9999-12-31T23:59:59.999999");
+
+        // Nested: a ROW's field is named; a value inside an ARRAY has no row of its own.
+        let field = arrow_field("ROW<`when` TIMESTAMP>").unwrap();
+        let DataType::Struct(fields) = field.data_type() else { panic!("not a struct") };
+        let column: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![0, i64::MIN]));
+        let row = StructArray::new(fields.clone(), vec![column], None);
+        assert_eq!(
+            check_values(&field, &row).unwrap_err(),
+            "column `when`, row 1: TIMESTAMP of -9223372036854775808 microseconds since 1970-01-01 is outside years 1 to 9999"
+        );
+        let field = arrow_field("ARRAY<TIME>").unwrap();
+        let DataType::List(item) = field.data_type() else { panic!("not a list") };
+        let values: ArrayRef = Arc::new(Time64MicrosecondArray::from(vec![0, -5]));
+        let list = ListArray::new(item.clone(), arrow::buffer::OffsetBuffer::from_lengths([2]), values, None);
+        assert_eq!(check_values(&field, &list).unwrap_err(), "TIME of -5 microseconds is not within a day");
     }
 
     #[test]

@@ -332,6 +332,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, ListArray, StringArray};
+
+    use crate::wire::PackedNode;
     use arrow::datatypes::Int64Type;
 
     use super::*;
@@ -403,6 +405,70 @@ mod tests {
         let sliced = lists.slice(1, 3);
         let back = decode(&ty, pack(encode("ARRAY<BIGINT>", &sliced).unwrap())).unwrap();
         assert_eq!(back.as_ref(), sliced.as_ref());
+    }
+
+    fn error_of(ty: &DataType, packed: PackedColumn) -> String {
+        decode(ty, packed).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn short_bitmaps_and_ragged_offsets_are_errors() {
+        // A list's 100 elements with a 1-byte validity bitmap (Arrow's builder asserts on it).
+        let ty = arrow_type("ARRAY<BIGINT>").unwrap();
+        let offsets = [0i32, 100].iter().flat_map(|o| o.to_le_bytes()).collect();
+        let list = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![offsets] };
+        let items = WireNode { length: 100, null_count: 1, validity: vec![1], buffers: vec![vec![0; 800]] };
+        let column = WireColumn { data_type: "ARRAY<BIGINT>".into(), nodes: vec![list, items] };
+        assert!(error_of(&ty, pack(column))
+            .contains("the validity bitmap of a Int64 node of 100 values has 1 bytes, needs 13"));
+
+        // Offsets of 5 bytes for one string (Arrow asserts on a ragged buffer).
+        let node =
+            WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![vec![0, 0, 0, 0, 2], b"ab".to_vec()] };
+        let column = WireColumn { data_type: "STRING".into(), nodes: vec![node] };
+        assert!(error_of(&DataType::Utf8, pack(column))
+            .contains("buffer 0 of a Utf8 node of 1 values has 5 bytes, needs 8"));
+
+        // A buffer too few for the type; a longer buffer is cut to what the node uses.
+        let node = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![] };
+        let column = WireColumn { data_type: "BIGINT".into(), nodes: vec![node] };
+        assert!(error_of(&DataType::Int64, pack(column)).contains("has 0 buffers, not 1"));
+        let node = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![vec![7; 12]] };
+        let column = WireColumn { data_type: "INT".into(), nodes: vec![node] };
+        let ints = decode(&DataType::Int32, pack(column)).unwrap();
+        assert_eq!(ints.to_data().buffers()[0].len(), 4);
+
+        // An empty offsets buffer stands for none, in a column of no rows.
+        let node = WireNode { length: 0, null_count: 0, validity: vec![], buffers: vec![vec![], vec![]] };
+        let column = WireColumn { data_type: "STRING".into(), nodes: vec![node] };
+        assert_eq!(decode(&DataType::Utf8, pack(column)).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn overlapping_buffers_are_errors() {
+        // Three string fields of a ROW whose buffers are the same two spans.
+        let ty = arrow_type("ROW<a STRING, b STRING, c STRING>").unwrap();
+        let strings = StringArray::from(vec!["x".repeat(1000)]);
+        let mut packed = pack(encode("STRING", &strings).unwrap());
+        let string_node = packed.nodes[0];
+        packed.nodes = vec![
+            PackedNode {
+                length: 1,
+                null_count: 0,
+                validity: Span { offset: 0, length: 0 },
+                first_buffer: 0,
+                buffer_count: 0,
+            },
+            string_node,
+            string_node,
+            string_node,
+        ];
+        let error = error_of(&ty, packed.clone());
+        assert!(error.contains("reference more bytes than its 1016-byte data holds"), "{error}");
+        // One field referencing them is fine.
+        let one = arrow_type("ROW<a STRING>").unwrap();
+        packed.nodes.truncate(2);
+        assert_eq!(decode(&one, packed).unwrap().len(), 1);
     }
 
     #[test]
