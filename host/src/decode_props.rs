@@ -3,7 +3,7 @@
 //! types round-trip; then layouts, data and type strings are mutated, and decoding must return
 //! (an error or an array) without panicking, allocating at most a small multiple of its input
 //! and materialising no more bytes than the result's data holds. Case counts are fixed, so the
-//! run is bounded.
+//! run is bounded (`UDFBOX_FUZZ_CASES=N` runs more).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -185,8 +185,13 @@ fn decode_untrusted(field: &Field, column: PackedColumn) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// Cases per property: 512 in CI (a few seconds each); `UDFBOX_FUZZ_CASES=N` for a longer run.
+fn cases() -> u32 {
+    std::env::var("UDFBOX_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn well_formed_columns_round_trip(seed in any::<u64>()) {

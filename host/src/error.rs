@@ -117,7 +117,7 @@ pub enum Error {
     #[error("{}", shown::text(.0))]
     Invalid(String),
     /// The native Python interpreter failed outside user code.
-    #[error("native Python runtime: {0}")]
+    #[error("native Python runtime: {}", shown::text(.0))]
     Native(String),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
