@@ -109,6 +109,10 @@ class _Registry:
 def _name(name):
     if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
         raise ValueError("a metric name must be a string of 1 to %d characters" % MAX_NAME_CHARS)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a metric name must be UTF-8 text (no lone surrogates)") from None
     return name
 
 

@@ -69,17 +69,53 @@ def pack(nodes):
     return packed, spans, b"".join(parts)
 
 
+def _utf8(text):
+    """``text`` as UTF-8 can carry it to the host: a lone surrogate (``"\\ud800"``, which Python
+    strings may hold and UTF-8 cannot) becomes its backslash escape."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _type_text(dt):
+    """A result column's type text (the host decodes by the type it was told at load; this is
+    for reading): encodable, whatever a patched type's ``str()`` does."""
+    try:
+        return _utf8(str(dt))
+    except BaseException:
+        return "?"
+
+
+def _info(filename, name, obj):
+    """What the host is told about function ``name``: plain strings, lists and a bool, whatever
+    a hostile file put in the UDF object's attributes (their ``str()`` may raise or lie)."""
+    try:
+        info = (name, obj.kind, obj.func_type,
+                None if obj.input_types is None else [_utf8(str(t)) for t in obj.input_types],
+                _utf8(str(obj.result_type)), obj.deterministic,
+                [_utf8(str(n)) for n in obj.input_names], _utf8(str(obj.dialect)))
+        if not (type(info[1]) is str and type(info[2]) is str and type(info[5]) is bool):
+            raise TypeError("kind, func_type and deterministic must be str, str and bool")
+        return (info[0], _utf8(info[1]), _utf8(info[2])) + info[3:]
+    except BaseException as exc:
+        raise UdfError("load", "%s: function %r cannot be described: %s" % (filename, name, _safe_str(exc)),
+                       _type_name(exc), function=name) from None
+
+
 class UdfError(Exception):
-    """An error for the host. ``kind`` is one of syntax, load, exception, bad-result, bad-request."""
+    """An error for the host. ``kind`` is one of syntax, load, exception, bad-result, bad-request.
+    Its text is made encodable here, since every part of it may come from user code."""
 
     def __init__(self, kind, message, exception_type="", function=None, row=None, traceback=""):
         super().__init__(message)
         self.kind = kind
-        self.message = message
-        self.exception_type = exception_type
-        self.function = function
+        self.message = _utf8(message)
+        self.exception_type = _utf8(exception_type)
+        self.function = None if function is None else _utf8(function)
         self.row = row
-        self.traceback = traceback
+        self.traceback = _utf8(traceback)
 
 
 def _clip(text, limit):
@@ -138,7 +174,7 @@ class _Output:
         if self.dropped:
             text += "\n[udfbox: %d characters of output dropped]\n" % self.dropped
         self.parts, self.size, self.dropped = [], 0, 0
-        return text
+        return _utf8(text)
 
 
 _DEPS_DIR = None
@@ -431,8 +467,8 @@ class Runtime:
             if not isinstance(obj, UserDefinedFunctionWrapper):
                 continue
             name = obj.explicit_name or var
-            if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
-                raise UdfError("load", "%s: a function name must be 1 to %d characters, got %r"
+            if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS or _utf8(name) != name:
+                raise UdfError("load", "%s: a function name must be 1 to %d characters of UTF-8, got %r"
                                % (filename, MAX_NAME_CHARS, name), "ValueError")
             if name in found and found[name] is not obj:
                 raise UdfError("load", "%s: two different functions are registered as %r"
@@ -453,10 +489,7 @@ class Runtime:
             if plan is not None:
                 self._row_ids[name] = len(self._row_plans)
                 self._row_plans.append(plan)
-            infos.append((name, obj.kind, obj.func_type,
-                          None if obj.input_types is None else [str(t) for t in obj.input_types],
-                          str(obj.result_type), obj.deterministic, [str(n) for n in obj.input_names],
-                          str(obj.dialect)))
+            infos.append(_info(filename, name, obj))
         return infos
 
     # -- calling -----------------------------------------------------------------------------
@@ -493,7 +526,7 @@ class Runtime:
         finally:
             sys.stdout, sys.stderr = saved
         failed, first = (0, None) if failures is None else (failures.count, failures.first)
-        return (str(fn.result_type),) + pack(nodes), failed, first
+        return (_type_text(fn.result_type),) + pack(nodes), failed, first
 
     # -- the row path ------------------------------------------------------------------------
 
@@ -601,7 +634,7 @@ class Runtime:
                 raise self._user_error("exception", exc, name, context="open()") from None
 
     def _packed(self, name, result_type, values):
-        return (str(result_type),) + pack(self._encode(name, result_type, values, None))
+        return (_type_text(result_type),) + pack(self._encode(name, result_type, values, None))
 
     # -- table functions ---------------------------------------------------------------------
 

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::shown;
+
 /// What went wrong inside the Python runtime (either backend), as the runtime reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UdfErrorKind {
@@ -48,24 +50,27 @@ pub struct UdfError {
 }
 
 impl fmt::Display for UdfError {
+    /// Every part that came from the runtime is shown with its control characters escaped
+    /// ([`crate::shown`]); the fields themselves hold the text as reported.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let function = self.function.as_deref().unwrap_or("?");
+        let function = shown::line(self.function.as_deref().unwrap_or("?"));
+        let (exception_type, message) = (shown::line(&self.exception_type), shown::text(&self.message));
         match self.kind {
-            UdfErrorKind::Syntax => write!(f, "{}: {}", self.exception_type, self.message)?,
-            UdfErrorKind::Load => write!(f, "{}: {}", self.exception_type, self.message)?,
+            UdfErrorKind::Syntax => write!(f, "{exception_type}: {message}")?,
+            UdfErrorKind::Load => write!(f, "{exception_type}: {message}")?,
             UdfErrorKind::Exception => {
-                write!(f, "function '{function}' raised {}", self.exception_type)?;
-                if !self.message.is_empty() {
-                    write!(f, ": {}", self.message)?;
+                write!(f, "function '{function}' raised {exception_type}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
                 }
                 if let Some(row) = self.row {
                     write!(f, " (row {row} of the batch)")?;
                 }
             }
-            UdfErrorKind::BadResult => write!(f, "function '{function}' returned a bad result: {}", self.message)?,
-            UdfErrorKind::BadRequest => write!(f, "function '{function}': {}", self.message)?,
+            UdfErrorKind::BadResult => write!(f, "function '{function}' returned a bad result: {message}")?,
+            UdfErrorKind::BadRequest => write!(f, "function '{function}': {message}")?,
         }
-        let traceback = self.traceback.trim_end();
+        let traceback = shown::text(self.traceback.trim_end());
         if !traceback.is_empty() {
             if matches!(self.kind, UdfErrorKind::Syntax) {
                 write!(f, "\n{traceback}")?;
@@ -99,20 +104,20 @@ pub enum Error {
     StackOverflow { function: Option<String> },
     /// The sandbox itself failed (any other trap, or the component could not be built or
     /// instantiated). A trapped sandbox is replaced before the next call.
-    #[error("sandbox failure{}: {message}", function.as_ref().map(|f| format!(" in '{f}'")).unwrap_or_default())]
+    #[error("sandbox failure{}: {}", function.as_ref().map(|f| format!(" in '{}'", shown::line(f))).unwrap_or_default(), shown::text(message))]
     Sandbox { function: Option<String>, message: String },
     /// A process-mode worker exited (crashed, was killed, or broke the protocol) during a call;
     /// the next call runs in a fresh worker.
-    #[error("{} ended its worker process: {message}", subject(function))]
+    #[error("{} ended its worker process: {}", subject(function), shown::text(message))]
     WorkerExited { function: Option<String>, message: String },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    /// A bad argument or an unsupported type.
-    #[error("{0}")]
+    /// A bad argument or an unsupported type (some name what a sandbox reported: shown escaped).
+    #[error("{}", shown::text(.0))]
     Invalid(String),
     /// The native Python interpreter failed outside user code.
-    #[error("native Python runtime: {0}")]
+    #[error("native Python runtime: {}", shown::text(.0))]
     Native(String),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -120,7 +125,7 @@ pub enum Error {
 
 fn subject(function: &Option<String>) -> String {
     match function {
-        Some(name) => format!("function '{name}'"),
+        Some(name) => format!("function '{}'", shown::line(name)),
         None => "the sandbox".to_string(),
     }
 }

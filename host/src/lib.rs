@@ -4,7 +4,8 @@
 //!
 //! Layers, bottom up (one folder each under `host/src`):
 //! - [`types`], [`wire`], [`limits`], [`config`], [`error`]: the vocabulary: udfbox types, the
-//!   boundary format (Arrow arrays as flat nodes of Arrow buffers), limits and errors;
+//!   boundary format (Arrow arrays as flat nodes of Arrow buffers), limits and errors, and
+//!   [`shown`], how text from a sandbox is shown (escaped, bounded);
 //! - [`backend`]: the [`Backend`] trait ([`wasm`], [`native`] and [`process`] implement it, with
 //!   their shared pool) and [`FunctionSet`], which every engine talks to;
 //! - [`sql`]: DataFusion: scalar UDFs, table functions ([`lateral`]), aggregates ([`aggregate`]),
@@ -31,10 +32,13 @@
 
 pub mod backend;
 pub mod config;
+#[cfg(test)]
+mod decode_props;
 pub mod error;
 pub mod limits;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod shown;
 pub mod sql;
 pub mod tenants;
 pub mod types;

@@ -3,10 +3,14 @@
 //! canonical strings.
 
 use std::collections::HashMap;
+use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayData, AsArray, StringArray};
-use arrow::datatypes::{DataType, Field, Fields, IntervalUnit, TimeUnit};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, DecimalType, Field, Fields, IntervalUnit, Time64MicrosecondType, TimeUnit,
+    TimestampMicrosecondType,
+};
 use arrow::error::ArrowError;
 
 use crate::error::{Error, Result};
@@ -74,14 +78,26 @@ pub fn restrict(data: ArrayData, ty: &DataType) -> std::result::Result<ArrayData
     data.into_builder().data_type(ty.clone()).child_data(children).build()
 }
 
-/// Checks what Arrow's own validation cannot: that every value of a `JSON` or `NUMERIC` field
-/// (at any depth) is what its [`LOGICAL_TYPE_KEY`] says, JSON text or a decimal number. The
-/// error names the row of `array` when the value is not nested.
+/// The DATE values udfbox accepts from a UDF, in days since 1970-01-01: years 1 to 9999, what
+/// Python's `datetime.date` can hold (so nothing else can have come from a UDF).
+pub const DATE_DAYS: RangeInclusive<i32> = -719_162..=2_932_896;
+/// The TIME values udfbox accepts, in microseconds since midnight: within one day.
+pub const TIME_MICROS: Range<i64> = 0..86_400_000_000;
+/// The TIMESTAMP values udfbox accepts, in microseconds since 1970-01-01T00:00: years 1 to 9999.
+pub const TIMESTAMP_MICROS: RangeInclusive<i64> = -62_135_596_800_000_000..=253_402_300_799_999_999;
+
+/// Checks what Arrow's own validation cannot (at any depth): that every value of a `JSON` or
+/// `NUMERIC` field is what its [`LOGICAL_TYPE_KEY`] says, JSON text or a decimal number; that
+/// every DECIMAL fits its precision; and that DATE, TIME and TIMESTAMP values are in
+/// [`DATE_DAYS`], [`TIME_MICROS`] and [`TIMESTAMP_MICROS`]. The error names the row of `array`
+/// and, for a ROW, the column.
 pub fn check_values(field: &Field, array: &dyn Array) -> std::result::Result<(), String> {
-    check_logical(field, array, true)
+    check_field(field, array, Some(""))
 }
 
-fn check_logical(field: &Field, array: &dyn Array, top: bool) -> std::result::Result<(), String> {
+/// `at`: the column's name (with its separator) when rows of `array` are rows of the result.
+fn check_field(field: &Field, array: &dyn Array, at: Option<&str>) -> std::result::Result<(), String> {
+    let place = |row: usize| at.map(|column| format!("{column}row {row}: ")).unwrap_or_default();
     if let Some(logical) = field.metadata().get(LOGICAL_TYPE_KEY) {
         let Some(text) = array.as_any().downcast_ref::<StringArray>() else {
             return Err(format!("a {logical} column is {}, not Utf8", array.data_type()));
@@ -94,20 +110,74 @@ fn check_logical(field: &Field, array: &dyn Array, top: bool) -> std::result::Re
         for (row, value) in text.iter().enumerate() {
             if let Some(value) = value.filter(|v| !valid(v)) {
                 let shown: String = value.chars().take(40).collect();
-                let at = if top { format!("row {row}: ") } else { String::new() };
-                return Err(format!("{at}'{shown}' is not a {logical} value"));
+                return Err(format!("{}'{shown}' is not a {logical} value", place(row)));
             }
         }
         return Ok(());
     }
+    let outside = |row: usize, what: String| Err(format!("{}{what}", place(row)));
     match array.data_type() {
-        DataType::List(child) => check_logical(child, array.as_list::<i32>().values().as_ref(), false),
-        DataType::Map(entries, _) => check_logical(entries, array.as_map().entries(), false),
+        DataType::Decimal128(precision, scale) => {
+            let decimals = array.as_primitive::<Decimal128Type>();
+            for (row, value) in decimals.iter().enumerate() {
+                if value.is_some_and(|v| !Decimal128Type::is_valid_decimal_precision(v, *precision)) {
+                    let shown = decimal_text(decimals.value(row), *scale);
+                    return outside(row, format!("{shown} does not fit DECIMAL({precision}, {scale})"));
+                }
+            }
+            Ok(())
+        }
+        DataType::Date32 => {
+            for (row, days) in array.as_primitive::<Date32Type>().iter().enumerate() {
+                if let Some(days) = days.filter(|d| !DATE_DAYS.contains(d)) {
+                    return outside(row, format!("DATE of {days} days since 1970-01-01 is outside years 1 to 9999"));
+                }
+            }
+            Ok(())
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            for (row, micros) in array.as_primitive::<Time64MicrosecondType>().iter().enumerate() {
+                if let Some(micros) = micros.filter(|m| !TIME_MICROS.contains(m)) {
+                    return outside(row, format!("TIME of {micros} microseconds is not within a day"));
+                }
+            }
+            Ok(())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            for (row, micros) in array.as_primitive::<TimestampMicrosecondType>().iter().enumerate() {
+                if let Some(micros) = micros.filter(|m| !TIMESTAMP_MICROS.contains(m)) {
+                    return outside(
+                        row,
+                        format!("TIMESTAMP of {micros} microseconds since 1970-01-01 is outside years 1 to 9999"),
+                    );
+                }
+            }
+            Ok(())
+        }
+        DataType::List(child) => check_field(child, array.as_list::<i32>().values().as_ref(), None),
+        DataType::Map(entries, _) => check_field(entries, array.as_map().entries(), None),
         DataType::Struct(fields) => {
             let children = array.as_struct().columns();
-            fields.iter().zip(children).try_for_each(|(f, c)| check_logical(f, c.as_ref(), false))
+            fields.iter().zip(children).try_for_each(|(f, c)| {
+                let column = at.map(|_| format!("column {}, ", quote(f.name())));
+                check_field(f, c.as_ref(), column.as_deref())
+            })
         }
         _ => Ok(()),
+    }
+}
+
+/// An unscaled decimal as text with `scale` fraction digits, whatever its magnitude (Arrow's own
+/// formatting cuts a value to its type's precision).
+fn decimal_text(value: i128, scale: i8) -> String {
+    let scale = usize::try_from(scale).unwrap_or(0);
+    let digits = format!("{:0>width$}", value.unsigned_abs(), width = scale + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - scale);
+    let sign = if value < 0 { "-" } else { "" };
+    if scale == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
     }
 }
 
@@ -505,6 +575,73 @@ mod tests {
         {
             assert!(arrow_field(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn keywords_next_to_multi_byte_text_are_errors() {
+        for text in
+            ["BIGINT aa\u{e9} NOT NULL", "INT NOTxxx\u{e9}", "INT NOT\u{e9}", "INT \u{e9}NOT NULL", "DATE N\u{10ffff}"]
+        {
+            let error = arrow_field(text).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("invalid type '{text}'")), "{error}");
+        }
+    }
+
+    #[test]
+    fn checks_value_ranges() {
+        use arrow::array::{
+            ArrayRef, Date32Array, Decimal128Array, ListArray, StructArray, Time64MicrosecondArray,
+            TimestampMicrosecondArray,
+        };
+
+        let decimal = |values: Vec<Option<i128>>| Decimal128Array::from(values).with_precision_and_scale(5, 2).unwrap();
+        let field = arrow_field("DECIMAL(5, 2)").unwrap();
+        assert!(check_values(&field, &decimal(vec![Some(99_999), Some(-99_999), None])).is_ok());
+        assert_eq!(
+            check_values(&field, &decimal(vec![Some(1), Some(10i128.pow(37))])).unwrap_err(),
+            "row 1: 100000000000000000000000000000000000.00 does not fit DECIMAL(5, 2)"
+        );
+        assert_eq!(
+            check_values(&field, &decimal(vec![Some(-100_000)])).unwrap_err(),
+            "row 0: -1000.00 does not fit DECIMAL(5, 2)"
+        );
+
+        let dates = Date32Array::from(vec![Some(*DATE_DAYS.start()), Some(*DATE_DAYS.end()), None]);
+        assert!(check_values(&arrow_field("DATE").unwrap(), &dates).is_ok());
+        for days in [i32::MAX, i32::MIN, DATE_DAYS.end() + 1, DATE_DAYS.start() - 1] {
+            let error = check_values(&arrow_field("DATE").unwrap(), &Date32Array::from(vec![days])).unwrap_err();
+            assert_eq!(error, format!("row 0: DATE of {days} days since 1970-01-01 is outside years 1 to 9999"));
+        }
+        let times = Time64MicrosecondArray::from(vec![0, TIME_MICROS.end - 1]);
+        assert!(check_values(&arrow_field("TIME").unwrap(), &times).is_ok());
+        for micros in [-5, TIME_MICROS.end, i64::MAX] {
+            let column = Time64MicrosecondArray::from(vec![micros]);
+            assert!(check_values(&arrow_field("TIME").unwrap(), &column).is_err(), "{micros}");
+        }
+        let stamps = TimestampMicrosecondArray::from(vec![*TIMESTAMP_MICROS.start(), *TIMESTAMP_MICROS.end()]);
+        assert!(check_values(&arrow_field("TIMESTAMP").unwrap(), &stamps).is_ok());
+        for micros in [i64::MIN, i64::MAX, TIMESTAMP_MICROS.end() + 1] {
+            let column = TimestampMicrosecondArray::from(vec![micros]);
+            assert!(check_values(&arrow_field("TIMESTAMP").unwrap(), &column).is_err(), "{micros}");
+        }
+        // The bounds are what Arrow can render: the first and last value print as dates.
+        let shown = arrow::util::display::array_value_to_string(&stamps, 1).unwrap();
+        assert_eq!(shown, "9999-12-31T23:59:59.999999");
+
+        // Nested: a ROW's field is named; a value inside an ARRAY has no row of its own.
+        let field = arrow_field("ROW<`when` TIMESTAMP>").unwrap();
+        let DataType::Struct(fields) = field.data_type() else { panic!("not a struct") };
+        let column: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![0, i64::MIN]));
+        let row = StructArray::new(fields.clone(), vec![column], None);
+        assert_eq!(
+            check_values(&field, &row).unwrap_err(),
+            "column `when`, row 1: TIMESTAMP of -9223372036854775808 microseconds since 1970-01-01 is outside years 1 to 9999"
+        );
+        let field = arrow_field("ARRAY<TIME>").unwrap();
+        let DataType::List(item) = field.data_type() else { panic!("not a list") };
+        let values: ArrayRef = Arc::new(Time64MicrosecondArray::from(vec![0, -5]));
+        let list = ListArray::new(item.clone(), arrow::buffer::OffsetBuffer::from_lengths([2]), values, None);
+        assert_eq!(check_values(&field, &list).unwrap_err(), "TIME of -5 microseconds is not within a day");
     }
 
     #[test]

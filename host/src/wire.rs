@@ -2,7 +2,7 @@
 //! and its Arrow buffers (the layout of Arrow IPC record batches, without the flatbuffers). Both
 //! backends speak it, so a batch crosses as bytes, never as one value at a time.
 
-use arrow::array::{make_array, Array, ArrayData, ArrayRef, MutableArrayData};
+use arrow::array::{make_array, Array, ArrayData, ArrayRef, BufferSpec, MutableArrayData};
 use arrow::buffer::Buffer;
 use arrow::datatypes::DataType;
 
@@ -194,11 +194,17 @@ fn push_nodes(data: &ArrayData, nodes: &mut Vec<WireNode>) -> Result<()> {
 }
 
 /// Decodes a column a UDF returned into an array of type `ty`, validating every span and
-/// buffer: whatever comes back from the sandbox is untrusted.
+/// buffer: whatever comes back from the sandbox is untrusted. Every length is checked before
+/// Arrow sees a buffer (Arrow's builders assert on short bitmaps and ragged offsets), and the
+/// bytes the column's buffers reference, each span counted as often as it is used, may not
+/// exceed its data blob: buffers that overlap could otherwise make a small result decode into
+/// many times its size.
 pub fn decode(ty: &DataType, column: PackedColumn) -> Result<ArrayRef> {
+    let blob = column.data.len();
     let data = Buffer::from_vec(column.data);
     let mut nodes = column.nodes.iter();
-    let data = build(ty, &mut nodes, &column.buffers, &data)?;
+    let mut budget = Budget { left: blob, blob };
+    let data = build(ty, &mut nodes, &column.buffers, &data, &mut budget)?;
     if nodes.next().is_some() {
         return Err(Error::Invalid(format!("malformed result column: extra nodes after {ty}")));
     }
@@ -209,6 +215,24 @@ fn malformed(what: String) -> Error {
     Error::Invalid(format!("malformed result column: {what}"))
 }
 
+/// What is left of the bytes a result may reference (see [`decode`]).
+struct Budget {
+    left: usize,
+    blob: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, bytes: usize) -> Result<()> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
+            malformed(format!(
+                "its buffers reference more bytes than its {}-byte data holds (overlapping buffers)",
+                self.blob
+            ))
+        })?;
+        Ok(())
+    }
+}
+
 fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
     let (offset, length) = (span.offset as usize, span.length as usize);
     if offset.checked_add(length).is_none_or(|end| end > data.len()) {
@@ -217,29 +241,84 @@ fn slice(data: &Buffer, span: Span) -> Result<Buffer> {
     Ok(data.slice_with_length(offset, length))
 }
 
+/// Whether the first buffer of `ty` holds `length + 1` offsets rather than `length` values.
+fn has_offset_buffer(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::Map(..)
+    )
+}
+
+/// `buffer` cut to the `needed` bytes a node of its type and length uses; an error when it is
+/// shorter. An empty buffer stands for any buffer of a node without values.
+fn exactly(buffer: Buffer, needed: Option<usize>, length: usize, what: &str, ty: &DataType) -> Result<Buffer> {
+    match needed {
+        None => Ok(buffer),
+        Some(_) if length == 0 && buffer.is_empty() => Ok(buffer),
+        Some(needed) if buffer.len() >= needed => Ok(buffer.slice_with_length(0, needed)),
+        Some(needed) => Err(malformed(format!(
+            "{what} of a {ty} node of {length} values has {} bytes, needs {needed}",
+            buffer.len()
+        ))),
+    }
+}
+
 fn build<'a>(
     ty: &DataType,
     nodes: &mut impl Iterator<Item = &'a PackedNode>,
     spans: &[Span],
     data: &Buffer,
+    budget: &mut Budget,
 ) -> Result<ArrayData> {
     let node = nodes.next().ok_or_else(|| malformed(format!("missing node for {ty}")))?;
     let children = match ty {
-        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data)?],
+        DataType::List(field) | DataType::Map(field, _) => vec![build(field.data_type(), nodes, spans, data, budget)?],
         DataType::Struct(fields) => {
-            fields.iter().map(|f| build(f.data_type(), nodes, spans, data)).collect::<Result<Vec<_>>>()?
+            fields.iter().map(|f| build(f.data_type(), nodes, spans, data, budget)).collect::<Result<Vec<_>>>()?
         }
         _ => Vec::new(),
     };
-    let nulls = if node.validity.length == 0 { None } else { Some(slice(data, node.validity)?) };
+    let length = node.length as usize;
+    let overflow = || malformed(format!("a {ty} node of {length} values is too large"));
+    let nulls = if node.validity.length == 0 {
+        None
+    } else {
+        budget.spend(node.validity.length as usize)?;
+        let bitmap = slice(data, node.validity)?;
+        Some(exactly(bitmap, Some(length.div_ceil(8)), length, "the validity bitmap", ty)?)
+    };
     let first = node.first_buffer as usize;
     let own = first
         .checked_add(node.buffer_count as usize)
         .and_then(|end| spans.get(first..end))
         .ok_or_else(|| malformed(format!("buffers {first}+{} of {}", node.buffer_count, spans.len())))?;
-    let buffers = own.iter().map(|span| slice(data, *span)).collect::<Result<Vec<_>>>()?;
+    let layout = arrow::array::layout(ty);
+    if own.len() != layout.buffers.len() {
+        return Err(malformed(format!("a {ty} node has {} buffers, not {}", own.len(), layout.buffers.len())));
+    }
+    let mut buffers = Vec::with_capacity(own.len());
+    for (i, (span, spec)) in own.iter().zip(&layout.buffers).enumerate() {
+        budget.spend(span.length as usize)?;
+        let needed = match spec {
+            BufferSpec::FixedWidth { byte_width, .. } => {
+                let count =
+                    if i == 0 && has_offset_buffer(ty) { length.checked_add(1).ok_or_else(overflow)? } else { length };
+                Some(count.checked_mul(*byte_width).ok_or_else(overflow)?)
+            }
+            BufferSpec::BitMap => Some(length.div_ceil(8)),
+            BufferSpec::VariableWidth => None,
+            BufferSpec::AlwaysNull => Some(0),
+        };
+        buffers.push(exactly(slice(data, *span)?, needed, length, &format!("buffer {i}"), ty)?);
+    }
     ArrayData::builder(ty.clone())
-        .len(node.length as usize)
+        .len(length)
         .null_bit_buffer(nulls)
         .buffers(buffers)
         .child_data(children)
@@ -253,6 +332,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, ListArray, StringArray};
+
+    use crate::wire::PackedNode;
     use arrow::datatypes::Int64Type;
 
     use super::*;
@@ -324,6 +405,70 @@ mod tests {
         let sliced = lists.slice(1, 3);
         let back = decode(&ty, pack(encode("ARRAY<BIGINT>", &sliced).unwrap())).unwrap();
         assert_eq!(back.as_ref(), sliced.as_ref());
+    }
+
+    fn error_of(ty: &DataType, packed: PackedColumn) -> String {
+        decode(ty, packed).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn short_bitmaps_and_ragged_offsets_are_errors() {
+        // A list's 100 elements with a 1-byte validity bitmap (Arrow's builder asserts on it).
+        let ty = arrow_type("ARRAY<BIGINT>").unwrap();
+        let offsets = [0i32, 100].iter().flat_map(|o| o.to_le_bytes()).collect();
+        let list = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![offsets] };
+        let items = WireNode { length: 100, null_count: 1, validity: vec![1], buffers: vec![vec![0; 800]] };
+        let column = WireColumn { data_type: "ARRAY<BIGINT>".into(), nodes: vec![list, items] };
+        assert!(error_of(&ty, pack(column))
+            .contains("the validity bitmap of a Int64 node of 100 values has 1 bytes, needs 13"));
+
+        // Offsets of 5 bytes for one string (Arrow asserts on a ragged buffer).
+        let node =
+            WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![vec![0, 0, 0, 0, 2], b"ab".to_vec()] };
+        let column = WireColumn { data_type: "STRING".into(), nodes: vec![node] };
+        assert!(error_of(&DataType::Utf8, pack(column))
+            .contains("buffer 0 of a Utf8 node of 1 values has 5 bytes, needs 8"));
+
+        // A buffer too few for the type; a longer buffer is cut to what the node uses.
+        let node = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![] };
+        let column = WireColumn { data_type: "BIGINT".into(), nodes: vec![node] };
+        assert!(error_of(&DataType::Int64, pack(column)).contains("has 0 buffers, not 1"));
+        let node = WireNode { length: 1, null_count: 0, validity: vec![], buffers: vec![vec![7; 12]] };
+        let column = WireColumn { data_type: "INT".into(), nodes: vec![node] };
+        let ints = decode(&DataType::Int32, pack(column)).unwrap();
+        assert_eq!(ints.to_data().buffers()[0].len(), 4);
+
+        // An empty offsets buffer stands for none, in a column of no rows.
+        let node = WireNode { length: 0, null_count: 0, validity: vec![], buffers: vec![vec![], vec![]] };
+        let column = WireColumn { data_type: "STRING".into(), nodes: vec![node] };
+        assert_eq!(decode(&DataType::Utf8, pack(column)).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn overlapping_buffers_are_errors() {
+        // Three string fields of a ROW whose buffers are the same two spans.
+        let ty = arrow_type("ROW<a STRING, b STRING, c STRING>").unwrap();
+        let strings = StringArray::from(vec!["x".repeat(1000)]);
+        let mut packed = pack(encode("STRING", &strings).unwrap());
+        let string_node = packed.nodes[0];
+        packed.nodes = vec![
+            PackedNode {
+                length: 1,
+                null_count: 0,
+                validity: Span { offset: 0, length: 0 },
+                first_buffer: 0,
+                buffer_count: 0,
+            },
+            string_node,
+            string_node,
+            string_node,
+        ];
+        let error = error_of(&ty, packed.clone());
+        assert!(error.contains("reference more bytes than its 1016-byte data holds"), "{error}");
+        // One field referencing them is fine.
+        let one = arrow_type("ROW<a STRING>").unwrap();
+        packed.nodes.truncate(2);
+        assert_eq!(decode(&one, packed).unwrap().len(), 1);
     }
 
     #[test]

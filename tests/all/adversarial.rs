@@ -2,13 +2,14 @@
 //! exactly how the sandbox must end it (`# expect: ...`). A file without that line fails this
 //! test, so no attack can be added without its assertion. After each attack the same function
 //! set must still answer a good call correctly (the sandbox was replaced if it had to be), and a
-//! fresh set must too. Wasm mode only: native mode is for trusted code and holds against none.
+//! fresh set must too. `# message: TEXT` also asserts what the error says, and no error may show
+//! a control character. Wasm mode only: native mode is for trusted code and holds against none.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
-use udfbox::{Error, FunctionSet, Limits, Mode, Options, UdfErrorKind};
+use udfbox::{shown, Error, FunctionSet, Limits, Mode, Options, UdfErrorKind};
 
 use crate::harness::repo_root;
 
@@ -21,6 +22,8 @@ struct Attack {
     /// `# after: tenant-corrupted`: the attack patched its own tenant's runtime, so that tenant's
     /// later calls may fail too (with typed errors); other tenants must not notice.
     corrupts_own_tenant: bool,
+    /// `# message: TEXT`: the error, as displayed, contains TEXT.
+    message: Option<String>,
     limits: Limits,
 }
 
@@ -57,7 +60,8 @@ fn attacks() -> Vec<Attack> {
                 Some("tenant-corrupted") => true,
                 Some(other) => panic!("{name}: unknown '# after: {other}'"),
             };
-            Attack { name, source, expect, corrupts_own_tenant, limits }
+            let message = header("message").map(str::to_string);
+            Attack { name, source, expect, corrupts_own_tenant, message, limits }
         })
         .collect()
 }
@@ -89,10 +93,10 @@ fn outcome(result: Result<ArrayRef, Error>, at_load: bool) -> String {
         Err(Error::Udf(e)) => match e.kind {
             // A record the host had to clip (bounds.rs) is named as such, not spelled out.
             UdfErrorKind::Exception if e.exception_type.contains("[udfbox: ") => "exception:clipped".into(),
-            UdfErrorKind::Exception => format!("exception:{}", e.exception_type),
+            UdfErrorKind::Exception => format!("exception:{}", shown::line(&e.exception_type)),
             UdfErrorKind::BadResult => "bad-result".into(),
-            UdfErrorKind::Load | UdfErrorKind::Syntax => format!("load:{}", e.exception_type),
-            UdfErrorKind::BadRequest => format!("bad-request:{}", e.message),
+            UdfErrorKind::Load | UdfErrorKind::Syntax => format!("load:{}", shown::line(&e.exception_type)),
+            UdfErrorKind::BadRequest => format!("bad-request:{}", shown::line(&e.message)),
         },
         Err(other) => format!("other:{other}"),
     }
@@ -141,14 +145,22 @@ fn run_attack(attack: &Attack) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     set.load_source("good.py", GOOD).map_err(|e| e.to_string())?;
     let file = format!("udfs/adversarial/{}.py", attack.name);
-    let result = set.load_source(&file, &attack.source).map(|_| ()).and_then(|()| set.call("attack", &[one()], 1));
-    if let Err(e) = &result {
-        let text = e.to_string();
-        if text.len() > MAX_ERROR_BYTES {
-            return Err(format!("{}: an error of {} bytes reached the user", attack.name, text.len()));
-        }
+    let (result, at_load) = match set.load_source(&file, &attack.source) {
+        Err(e) => (Err(e), true),
+        Ok(_) => (set.call("attack", &[one()], 1), false),
+    };
+    // Whatever the attack put in its error, the host shows no control character but line breaks,
+    // and no more than a bounded amount of text.
+    let shown = result.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+    if shown.len() > MAX_ERROR_BYTES {
+        return Err(format!("{}: an error of {} bytes reached the user", attack.name, shown.len()));
     }
-    let at_load = set.function("attack").is_none();
+    if let Some(c) = shown.chars().find(|&c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(format!("{}: the error shows the control character {c:?}: {shown:?}", attack.name));
+    }
+    if let Some(message) = attack.message.as_ref().filter(|m| !shown.contains(m.as_str())) {
+        return Err(format!("{}: the error does not say {message:?}: {shown}", attack.name));
+    }
     let got = outcome(result, at_load);
     if got != attack.expect {
         return Err(format!("{}: expected {}, got {got}", attack.name, attack.expect));

@@ -252,6 +252,43 @@ fn print_output_reaches_the_log_tagged_with_the_function() {
     }
 }
 
+/// Text a UDF prints or raises reaches the terminal escaped (lone surrogates, ESC, BEL, CR) and
+/// bounded (a flood of newlines is not a flood of log lines), the same in every mode.
+#[test]
+fn guest_text_reaches_the_terminal_escaped_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("noisy.py");
+    std::fs::write(
+        &file,
+        "from udfbox import udf\n\
+         @udf(result_type='BIGINT')\n\
+         def noisy(x):\n    \
+             print('odd \\ud800 \\x1b]0;title\\x07 end')\n    \
+             print('\\n' * 5000, end='')\n    \
+             return x\n\
+         @udf(result_type='BIGINT')\n\
+         def evil(x):\n    \
+             raise ValueError('\\x1b[2J\\rfake \\ud800')\n",
+    )
+    .unwrap();
+    let no_controls = |text: &str| !text.chars().any(|c| c.is_control() && c != '\n');
+    for mode in ["wasm", "native", "process"] {
+        let (code, out, err) =
+            sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "--format", "csv", "SELECT noisy(7) AS c"]);
+        assert_eq!((code, out.as_str()), (0, "c\n7\n"), "{mode}: {err}");
+        assert!(err.contains("[udf noisy] odd \\ud800 \\u{1b}]0;title\\u{7} end"), "{mode}: {err}");
+        assert!(err.contains("[udf noisy] [udfbox: 4001 more lines (4001 bytes) of output dropped]"), "{mode}: {err}");
+        assert!(err.lines().count() < 1100, "{mode}: {} lines", err.lines().count());
+        assert!(no_controls(&err), "{mode}: {err:?}");
+
+        let (code, _, err) = sql(&["--mode", mode, "--udf", file.to_str().unwrap(), "SELECT evil(7)"]);
+        assert_ne!(code, 0, "{mode}: {err}");
+        assert!(err.contains("raised ValueError: \\u{1b}[2J\\rfake \\ud800"), "{mode}: {err}");
+        assert!(no_controls(&err), "{mode}: {err:?}");
+        assert_no_panic(&err);
+    }
+}
+
 #[test]
 fn limits_from_the_command_line() {
     let spin = "udfs/adversarial/busy_loop_eval.py";

@@ -124,3 +124,31 @@ fn host_side_mistakes_are_clear_errors() {
         assert_eq!(e.to_string(), "argument of 'add' has 2 rows, the batch 1");
     }
 }
+
+/// What the host checks of a result does not depend on the runtime that produced it: the
+/// corpus's malformed and out-of-range results (made by patching the runtime's encoder, which
+/// is why native mode, sharing this process's interpreter, is left out) fail the call with the
+/// same bad-result error naming the function, in the sandbox and in a worker process.
+#[test]
+fn malformed_and_out_of_range_results_fail_alike_in_every_isolated_mode() {
+    for attack in [
+        "decimal_beyond_precision",
+        "date_out_of_range",
+        "time_out_of_range",
+        "timestamp_out_of_range",
+        "short_validity_bitmap",
+        "ragged_offsets",
+        "overlapping_buffers",
+    ] {
+        let source = std::fs::read_to_string(repo_root().join(format!("udfs/adversarial/{attack}.py"))).unwrap();
+        let message = source.lines().find_map(|l| l.strip_prefix("# message: ")).unwrap();
+        for mode in [udfbox::Mode::Wasm, udfbox::Mode::Process] {
+            let set = function_set(mode, &source).unwrap();
+            let error = udf_error(set.call("attack", &[ints(&[1])], 1));
+            let shown = error.to_string();
+            assert_eq!(error.kind, UdfErrorKind::BadResult, "{attack} in {mode}: {shown}");
+            assert!(shown.starts_with("function 'attack' returned a bad result: "), "{attack} in {mode}: {shown}");
+            assert!(shown.contains(message), "{attack} in {mode}: {shown}");
+        }
+    }
+}

@@ -735,6 +735,7 @@ impl FunctionSet {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let entry = failures.entry(name.to_string()).or_default();
         let tenant = self.tenant_tag();
+        let name = crate::shown::line(name);
         if entry.rows == 0 {
             tracing::warn!(
                 target: "udfbox::udf",
@@ -804,14 +805,15 @@ impl FunctionSet {
         self.options.tenant.as_ref().map(|t| format!("{t}/")).unwrap_or_default()
     }
 
-    /// What UDFs print goes to the host's log, tagged with the tenant and function.
+    /// What UDFs print goes to the host's log, tagged with the tenant and function, escaped and
+    /// bounded per call ([`crate::shown::log_lines`]).
     fn forward_output(&self, function: Option<&str>, output: &str) {
         if output.is_empty() {
             return;
         }
-        let tag = format!("{}{}", self.tenant_tag(), function.unwrap_or("-"));
-        for line in output.lines() {
-            tracing::info!(target: "udfbox::udf", "[udf {tag}] {line}");
+        let tag = format!("[udf {}{}] ", self.tenant_tag(), crate::shown::line(function.unwrap_or("-")));
+        for line in crate::shown::log_lines(&tag, output) {
+            tracing::info!(target: "udfbox::udf", "{line}");
         }
     }
 }
