@@ -20,9 +20,10 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
-mod rows;
+mod pyflink;
 #[cfg(feature = "serve")]
 mod risingwave;
+mod rows;
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "serve")]

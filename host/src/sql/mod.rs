@@ -176,11 +176,17 @@ pub fn session_for(set: &FunctionSet) -> SessionContext {
     session_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(set.options().config.bundle_size))
 }
 
-/// [`session`] with a DataFusion configuration (partitions, batch size ...).
+/// [`session`] with a DataFusion configuration (partitions, batch size ...). Aggregates with a
+/// Python function run in one phase (see [`aggregate::SinglePhaseAggregates`]).
 pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> SessionContext {
+    // Ahead of DataFusion's own rules, so its distribution rule sees the one-phase aggregates.
+    let mut physical_rules: Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> =
+        vec![Arc::new(self::aggregate::SinglePhaseAggregates)];
+    physical_rules.extend(datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules);
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_physical_optimizer_rules(physical_rules)
         .with_query_planner(Arc::new(self::lateral::UdfboxQueryPlanner))
         .build();
     SessionContext::new_with_state(state)
