@@ -14,10 +14,10 @@ use crate::harness::check_in;
 fn elements(rows: &[(i64, Option<&str>, Option<&str>)], partitions: usize) -> Vec<Vec<RecordBatch>> {
     let mut parts = vec![Vec::new(); partitions];
     for (i, (a, b, c)) in rows.iter().enumerate() {
-        let batch = RecordBatch::try_from_iter([
-            ("a", Arc::new(Int64Array::from(vec![*a])) as ArrayRef),
-            ("b", Arc::new(StringArray::from(vec![*b])) as ArrayRef),
-            ("c", Arc::new(StringArray::from(vec![*c])) as ArrayRef),
+        let batch = RecordBatch::try_from_iter_with_nullable([
+            ("a", Arc::new(Int64Array::from(vec![*a])) as ArrayRef, true),
+            ("b", Arc::new(StringArray::from(vec![*b])) as ArrayRef, true),
+            ("c", Arc::new(StringArray::from(vec![*c])) as ArrayRef, true),
         ])
         .unwrap();
         parts[i % partitions].push(batch);
@@ -128,6 +128,68 @@ my_sum = udaf(SumAggregateFunction())
          FROM (SELECT my_count(a) AS a, my_sum(a) AS b, c FROM t GROUP BY c)",
         "a,b,c,d
          3,12,12,12.0",
+    )
+    .await;
+}
+
+const CONCAT_AGGREGATE: &str = r#"
+from pyflink.common import Row
+from pyflink.table import DataTypes
+from pyflink.table.udf import AggregateFunction, udaf
+
+
+class ConcatAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        str_list = [i for i in accumulator[0]]
+        str_list.sort()
+        return accumulator[1].join(str_list)
+
+    def create_accumulator(self):
+        return Row([], '')
+
+    def accumulate(self, accumulator, *args):
+        if args[0] is not None:
+            accumulator[1] = args[1]
+            accumulator[0].append(args[0])
+
+    def retract(self, accumulator, *args):
+        if args[0] is not None:
+            accumulator[0].remove(args[0])
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.ARRAY(DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.STRING()
+
+concat = udaf(ConcatAggregateFunction())
+"#;
+
+/// PyFlink's test_mixed_with_built_in_functions_without_retract registers an aggregate named
+/// `concat`, DataFusion's built-in scalar function: the user's function wins, quoted or not, and
+/// built-in aggregates still run beside it (issue 13, item 5).
+#[tokio::test]
+async fn a_user_aggregate_wins_over_a_built_in_of_its_name() {
+    let rows = elements(
+        &[
+            (2, Some("Hi"), None),
+            (4, Some("Hi"), None),
+            (0, None, None),
+            (8, Some("hello2"), None),
+            (10, Some("hello"), None),
+        ],
+        2,
+    );
+    check_in(
+        CONCAT_AGGREGATE,
+        rows,
+        bundled_one_by_one(),
+        r#"SELECT concat(b, ',') AS a, "concat"(b, '|') AS q, count(b) AS d, count(1) AS e, max(a) AS h FROM t"#,
+        "a,q,d,e,h
+         \"Hi,Hi,hello,hello2\",Hi|Hi|hello|hello2,4,5,10",
     )
     .await;
 }

@@ -141,7 +141,8 @@ pub fn callable_unquoted(name: &str) -> bool {
         if f.name.to_string().eq_ignore_ascii_case(name))
 }
 
-/// Registers every function of `set` with `ctx`. A function whose name SQL treats as syntax
+/// Registers every function of `set` with `ctx`. A user's function wins over a DataFusion
+/// built-in of the same name, whatever their kinds. A function whose name SQL treats as syntax
 /// (`substr`, `trim`, `ceil` ...) is registered too, with a warning: it is reached only quoted,
 /// `"substr"(...)`; unquoted, the built-in runs.
 pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Result<()> {
@@ -156,7 +157,14 @@ pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Resul
         match kind.as_str() {
             "scalar" => ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?)),
             "aggregate" | "table_aggregate" => {
-                ctx.register_udaf(AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?))
+                let udaf = AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?);
+                // DataFusion looks a call up among scalar (then higher-order) functions before
+                // aggregates: a built-in `concat` would hide the user's aggregate `concat`.
+                for called in std::iter::once(udaf.name()).chain(udaf.aliases().iter().map(String::as_str)) {
+                    ctx.deregister_udf(called);
+                    ctx.deregister_higher_order_function(called);
+                }
+                ctx.register_udaf(udaf)
             }
             // Table functions are reached through LATERAL TABLE(...) (see `lateral`).
             _ => {}
