@@ -19,7 +19,7 @@ import types
 from .arrow import BadValue, decode_column, encode_column
 from .metrics import MetricGroup, _Registry
 from .row import Row
-from .series import Series
+from .series import DataFrame, Series, column
 from .types import parse_type
 from .udf import FunctionContext, UserDefinedFunctionWrapper
 
@@ -829,10 +829,12 @@ class Runtime:
 
     def _call_vectorized(self, name, fn, columns, num_rows):
         try:
-            result = fn._call(*[Series(c) for c in columns])
+            result = fn._call(*[column(c) for c in columns])
         except BaseException as exc:
             raise self._user_error("exception", exc, name) from None
-        if isinstance(result, Series):
+        if isinstance(result, DataFrame):  # a ROW result, one column per field
+            values = [tuple(r) for r in result.itertuples()]
+        elif isinstance(result, Series):
             values = result.tolist()
         elif isinstance(result, (list, tuple)):
             values = list(result)

@@ -7,7 +7,7 @@ of the same length; ``None`` (SQL NULL) in either operand gives ``None``.
 
 import operator
 
-__all__ = ["Series"]
+__all__ = ["DataFrame", "Series", "column"]
 
 
 def _binary(op, reflected=False):
@@ -242,3 +242,140 @@ class Series:
 
     def all(self):
         return all(self._present())
+
+
+class DataFrame:
+    """The column a vectorized function receives for a ROW argument, as PyFlink passes it: a
+    ``pandas.DataFrame``-like table whose columns are the row's fields (``df.b``, ``df["b"]``).
+    A NULL row has NULL in every field."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, data=None, columns=None):
+        if isinstance(data, dict):
+            self._columns = {str(k): v if isinstance(v, Series) else Series(v) for k, v in data.items()}
+        elif data is None:
+            self._columns = {name: Series() for name in columns or ()}
+        else:
+            rows = [tuple(r) for r in data]
+            names = list(columns) if columns is not None else [str(i) for i in range(len(rows[0]) if rows else 0)]
+            self._columns = {n: Series([r[i] for r in rows]) for i, n in enumerate(names)}
+        lengths = {len(c) for c in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError("all columns of a DataFrame must have the same length")
+
+    @classmethod
+    def _of_rows(cls, rows):
+        """The table of a column of ``Row`` values (``None`` for a NULL row)."""
+        sample = next((r for r in rows if r is not None), None)
+        names = sample._fields if sample is not None and sample._fields is not None else \
+            ["f%d" % i for i in range(len(sample) if sample is not None else 0)]
+        table = cls.__new__(cls)
+        table._columns = {n: Series([None if r is None else r[i] for r in rows])
+                          for i, n in enumerate(names)}
+        return table
+
+    @property
+    def columns(self):
+        return list(self._columns)
+
+    @property
+    def shape(self):
+        return (len(self), len(self._columns))
+
+    @property
+    def empty(self):
+        return len(self) == 0
+
+    def __len__(self):
+        return len(next(iter(self._columns.values()))) if self._columns else 0
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __contains__(self, name):
+        return name in self._columns
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self._columns:
+                raise KeyError(key)
+            return self._columns[key]
+        if isinstance(key, list):
+            return DataFrame({k: self[k] for k in key})
+        if isinstance(key, Series):  # boolean mask
+            return DataFrame({k: v[key] for k, v in self._columns.items()})
+        raise NotImplementedError("DataFrame[%r] is not supported by udfbox's pandas imitation" % (key,))
+
+    def __setitem__(self, key, value):
+        self._columns[key] = value if isinstance(value, Series) else Series([value] * len(self))
+
+    def __getattr__(self, name):
+        columns = object.__getattribute__(self, "_columns")
+        if name in columns:
+            return columns[name]
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotImplementedError("DataFrame.%s is not supported by udfbox's pandas imitation" % name)
+
+    def __repr__(self):
+        return "DataFrame(%r)" % ({k: v.tolist() for k, v in self._columns.items()},)
+
+    def itertuples(self, index=False, name=None):
+        return iter(zip(*self._columns.values()))
+
+    def iterrows(self):
+        for i, values in enumerate(zip(*self._columns.values())):
+            yield i, Series(values)
+
+    def to_dict(self, orient="dict"):
+        if orient == "list":
+            return {k: v.tolist() for k, v in self._columns.items()}
+        if orient == "records":
+            return [dict(zip(self._columns, values)) for values in zip(*self._columns.values())]
+        if orient == "dict":
+            return {k: dict(enumerate(v.tolist())) for k, v in self._columns.items()}
+        raise NotImplementedError("DataFrame.to_dict(orient=%r) is not supported" % (orient,))
+
+    @property
+    def values(self):
+        return [list(values) for values in zip(*self._columns.values())]
+
+    def head(self, n=5):
+        return DataFrame({k: v.head(n) for k, v in self._columns.items()})
+
+    def copy(self):
+        return DataFrame(dict(self._columns))
+
+    def apply(self, func, axis=0):
+        if axis in (1, "columns"):
+            return Series([func(Series(values)) for values in zip(*self._columns.values())])
+        return Series([func(v) for v in self._columns.values()])
+
+    def _reduce(self, name, *args, **kwargs):
+        return Series([getattr(v, name)(*args, **kwargs) for v in self._columns.values()])
+
+    def sum(self):
+        return self._reduce("sum")
+
+    def mean(self):
+        return self._reduce("mean")
+
+    def min(self):
+        return self._reduce("min")
+
+    def max(self):
+        return self._reduce("max")
+
+    def count(self):
+        return self._reduce("count")
+
+
+def column(values):
+    """What a vectorized function receives for a column of ``values``: a ``DataFrame`` when they
+    are rows (a ROW argument), else a ``Series``."""
+    from .row import Row
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, Row):
+        return DataFrame._of_rows(values)
+    return Series(values)

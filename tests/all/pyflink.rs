@@ -193,3 +193,174 @@ async fn a_user_aggregate_wins_over_a_built_in_of_its_name() {
     )
     .await;
 }
+
+/// Table `t` of BIGINT columns `names`, one row per batch, in two partitions.
+fn ints(names: &[&str], rows: &[&[i64]]) -> Vec<Vec<RecordBatch>> {
+    let mut parts = vec![Vec::new(); 2];
+    for (i, row) in rows.iter().enumerate() {
+        let columns = names.iter().zip(row.iter()).map(|(n, v)| (*n, Arc::new(Int64Array::from(vec![*v])) as ArrayRef));
+        parts[i % 2].push(RecordBatch::try_from_iter(columns).unwrap());
+    }
+    parts
+}
+
+/// test_pandas_udaf.py's functions, as PyFlink writes them.
+const PANDAS_UDAF: &str = r#"
+import unittest
+
+from pyflink.table.types import DataTypes
+from pyflink.table.udf import udaf, udf, AggregateFunction
+
+# general udf
+add = udf(lambda a: a + 1, result_type=DataTypes.INT())
+# pandas udf
+substract = udf(lambda a: a - 1, result_type=DataTypes.INT(), func_type="pandas")
+max_udaf = udaf(lambda a: (a.max(), a.min()),
+                result_type=DataTypes.ROW(
+                    [DataTypes.FIELD("a", DataTypes.INT()),
+                     DataTypes.FIELD("b", DataTypes.INT())]),
+                func_type="pandas")
+min_add = udaf(lambda a, b, c: a.min() + b.min() + c.min(),
+               result_type=DataTypes.INT(), func_type="pandas")
+max_add_min_udaf = udaf(lambda a: a.max() + a.min(),
+                        result_type=DataTypes.SMALLINT(),
+                        func_type='pandas')
+
+
+@udaf(result_type=DataTypes.FLOAT(), func_type="pandas")
+def mean_udaf(v):
+    return v.mean()
+
+
+class MaxAdd(AggregateFunction, unittest.TestCase):
+
+    def open(self, function_context):
+        mg = function_context.get_metric_group()
+        self.counter = mg.add_group("key", "value").counter("my_counter")
+        self.counter_sum = 0
+
+    def get_value(self, accumulator):
+        # counter
+        self.counter.inc(10)
+        self.counter_sum += 10
+        return accumulator[0]
+
+    def create_accumulator(self):
+        return []
+
+    def accumulate(self, accumulator, *args):
+        result = 0
+        for arg in args:
+            result += arg.max()
+        accumulator.append(result)
+
+max_add = udaf(MaxAdd(), result_type=DataTypes.INT(), func_type="pandas")
+"#;
+
+/// Every vectorized-aggregate form PyFlink documents: a function, a lambda, an
+/// `AggregateFunction` instance (PyFlink's option 1), in GROUP BY, global and over windows
+/// (issue 13, item 1).
+#[tokio::test]
+async fn vectorized_aggregates_in_every_documented_form() {
+    let rows = ints(&["a", "b", "c"], &[&[1, 2, 3], &[3, 2, 3], &[2, 1, 3], &[1, 5, 4], &[1, 8, 6], &[2, 3, 4]]);
+    // test_group_aggregate_function
+    check_in(
+        PANDAS_UDAF,
+        rows.clone(),
+        bundled_one_by_one(),
+        "SELECT a, mean_udaf(add(b)) AS b, max_udaf(substract(c))['a'] AS c1, max_udaf(substract(c))['b'] AS c2 \
+         FROM t GROUP BY a ORDER BY a",
+        "a,b,c1,c2
+         1,6.0,5,2
+         2,3.0,3,2
+         3,3.0,2,2",
+    )
+    .await;
+    // test_group_aggregate_without_keys
+    check_in(PANDAS_UDAF, rows.clone(), bundled_one_by_one(), "SELECT min_add(a, b, c) AS r FROM t", "r\n5").await;
+    // test_group_aggregate_with_aux_group: the class-based form, with a constant argument.
+    check_in(
+        PANDAS_UDAF,
+        rows,
+        bundled_one_by_one(),
+        "SELECT a, b, mean_udaf(b) AS m, max_add(b, c, 1) AS x \
+         FROM (SELECT a, a + 1 AS b, a + 2 AS c FROM t GROUP BY a) GROUP BY a, b ORDER BY a",
+        "a,b,m,x
+         1,2,2.0,6
+         2,3,3.0,8
+         3,4,4.0,10",
+    )
+    .await;
+    // test_over_rows_window_aggregate_function, ordered by arrival (`id`), and the class-based
+    // form over a growing frame.
+    let rows = ints(&["id", "a", "b"], &[&[1, 1, 1], &[2, 3, 2], &[3, 2, 1], &[4, 1, 5], &[5, 1, 8], &[6, 2, 3]]);
+    check_in(
+        PANDAS_UDAF,
+        rows,
+        bundled_one_by_one(),
+        "SELECT a, \
+           mean_udaf(b) OVER (PARTITION BY a ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS m, \
+           max_add_min_udaf(b) OVER (PARTITION BY a ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s, \
+           max_add(b, id) OVER (PARTITION BY a ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS x \
+         FROM t ORDER BY a, id",
+        "a,m,s,x
+         1,1.0,2,2
+         1,3.0,6,9
+         1,6.5,13,13
+         2,1.0,2,4
+         2,2.0,4,9
+         3,2.0,4,4",
+    )
+    .await;
+}
+
+/// A ROW argument reaches a vectorized function as a DataFrame-like table of the row's fields,
+/// as PyFlink passes it (`pd.b.mean()`); a vectorized function may return such a table for a ROW
+/// result (issue 13, item 3).
+#[tokio::test]
+async fn row_arguments_of_vectorized_functions_are_tables() {
+    let source = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import udaf, udf
+
+pandas_udaf = udaf(lambda pd: (pd.b.mean(), pd.a.max()),
+                   result_type=DataTypes.ROW(
+                       [DataTypes.FIELD("c", DataTypes.FLOAT()),
+                        DataTypes.FIELD("d", DataTypes.INT())]),
+                   func_type="pandas")
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def total(row):
+    return row.a + row["b"] * 10
+
+@udf(result_type=DataTypes.ROW([DataTypes.FIELD("a", DataTypes.BIGINT()),
+                                DataTypes.FIELD("b", DataTypes.BIGINT())]), func_type="pandas")
+def swap(row):
+    row["a"], row["b"] = row.b, row.a
+    return row
+"#;
+    let rows = ints(&["a", "b"], &[&[1, 2], &[3, 4], &[1, 6], &[3, 1]]);
+    check_in(
+        source,
+        rows.clone(),
+        bundled_one_by_one(),
+        "SELECT a, pandas_udaf(named_struct('a', a, 'b', b))['c'] AS c, pandas_udaf(named_struct('a', a, 'b', b))['d'] AS d \
+         FROM t GROUP BY a ORDER BY a",
+        "a,c,d
+         1,4.0,1
+         3,2.5,3",
+    )
+    .await;
+    check_in(
+        source,
+        rows,
+        bundled_one_by_one(),
+        "SELECT total(named_struct('a', a, 'b', b)) AS t, swap(named_struct('a', a, 'b', b))['a'] AS s FROM t ORDER BY t",
+        "t,s
+         13,1
+         21,2
+         43,4
+         61,6",
+    )
+    .await;
+}
