@@ -364,3 +364,278 @@ def swap(row):
     )
     .await;
 }
+
+/// test_list_view's and test_map_view's rows, in one partition (a group's rows keep their order)
+/// of one-row batches.
+const VIEW_ROWS: &[(i64, Option<&str>, Option<&str>)] = &[
+    (1, Some("Hi"), Some("Hello")),
+    (3, Some("Hi"), Some("hi")),
+    (3, Some("Hi2"), Some("hi")),
+    (3, Some("Hi"), Some("hi")),
+    (2, Some("Hi"), Some("Hello")),
+    (1, Some("Hi2"), Some("Hello")),
+    (3, Some("Hi3"), Some("hi")),
+    (3, Some("Hi2"), Some("Hello")),
+    (3, Some("Hi3"), Some("hi")),
+    (2, Some("Hi3"), Some("Hello")),
+];
+
+/// test_udaf.py's aggregates with `ListView` and `MapView` accumulator fields, unchanged
+/// (issue 13, item 7): pickled with the accumulator between batches, iterated, and removed from
+/// while iterating (retract over a sliding frame).
+#[tokio::test]
+async fn list_and_map_views_in_accumulators() {
+    let source = r#"
+import collections
+
+from pyflink.common import Row
+from pyflink.fn_execution.state_impl import RemovableConcatIterator
+from pyflink.table import DataTypes
+from pyflink.table.data_view import ListView, MapView
+from pyflink.table.udf import AggregateFunction, udaf
+
+
+class ListViewConcatAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        return accumulator[1].join(accumulator[0])
+
+    def create_accumulator(self):
+        return Row(ListView(), '')
+
+    def accumulate(self, accumulator, *args):
+        accumulator[1] = args[1]
+        accumulator[0].add(args[0])
+
+    def retract(self, accumulator, *args):
+        raise NotImplementedError
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.LIST_VIEW(DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.STRING()
+
+
+class CountDistinctAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        return accumulator[1]
+
+    def create_accumulator(self):
+        return Row(MapView(), 0)
+
+    def accumulate(self, accumulator, *args):
+        input_str = args[0]
+        if accumulator[0].is_empty() or input_str not in accumulator[0] \
+                or accumulator[0][input_str] is None:
+            accumulator[0][input_str] = 1
+            accumulator[1] += 1
+        else:
+            accumulator[0][input_str] += 1
+        if input_str == "clear":
+            accumulator[0].clear()
+            accumulator[1] = 0
+
+    def retract(self, accumulator, *args):
+        input_str = args[0]
+        if accumulator[0].is_empty() or input_str not in accumulator[0]:
+            return
+        accumulator[0].put_all({input_str: accumulator[0][input_str] - 1})
+        if accumulator[0][input_str] <= 0:
+            accumulator[1] -= 1
+            accumulator[0][input_str] = None
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.MAP(DataTypes.STRING(), DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.BIGINT()
+
+
+class TestIterateAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        # test iterate keys
+        key_set = [i for i in accumulator[0]]
+        key_set.sort()
+        # test iterate values
+        value_set = [str(i) for i in accumulator[0].values()]
+        value_set.sort()
+        item_set = {}
+        # test iterate items
+        for key, value in accumulator[0].items():
+            item_set[key] = value
+        ordered_item_set = collections.OrderedDict()
+        for key in key_set:
+            ordered_item_set[key] = str(item_set[key])
+        try:
+            # test auto clear the cached iterators
+            next(iter(accumulator[0].items()))
+        except StopIteration:
+            pass
+        return Row(",".join(key_set),
+                   ','.join(value_set),
+                   ",".join([":".join(item) for item in ordered_item_set.items()]),
+                   accumulator[1])
+
+    def create_accumulator(self):
+        return Row(MapView(), 0)
+
+    def accumulate(self, accumulator, *args):
+        input_str = args[0]
+        if input_str not in accumulator[0]:
+            accumulator[0][input_str] = 1
+            accumulator[1] += 1
+        else:
+            accumulator[0][input_str] += 1
+
+    def retract(self, accumulator, *args):
+        input_str = args[0]
+        if input_str not in accumulator[0]:
+            return
+        accumulator[0][input_str] -= 1
+        if accumulator[0][input_str] == 0:
+            # test removable iterator
+            key_iter = iter(accumulator[0].keys())  # type: RemovableConcatIterator
+            while True:
+                try:
+                    key = next(key_iter)
+                    if key == input_str:
+                        key_iter.remove()
+                except StopIteration:
+                    break
+            accumulator[1] -= 1
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.MAP_VIEW(DataTypes.STRING(), DataTypes.BIGINT())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.STRING()),
+            DataTypes.FIELD("f1", DataTypes.STRING()),
+            DataTypes.FIELD("f2", DataTypes.STRING()),
+            DataTypes.FIELD("f3", DataTypes.BIGINT())])
+
+my_concat = udaf(ListViewConcatAggregateFunction())
+my_count = udaf(CountDistinctAggregateFunction())
+iterate = udaf(TestIterateAggregateFunction())
+"#;
+    let rows = elements(VIEW_ROWS, 1);
+    check_in(
+        source,
+        rows.clone(),
+        bundled_one_by_one(),
+        "SELECT c, my_concat(b, ',') AS a, my_count(b) AS n, iterate(b)['f0'] AS k, iterate(b)['f1'] AS v, \
+           iterate(b)['f2'] AS i, iterate(b)['f3'] AS m FROM t GROUP BY c ORDER BY c",
+        "c,a,n,k,v,i,m
+         Hello,\"Hi,Hi,Hi2,Hi2,Hi3\",3,\"Hi,Hi2,Hi3\",\"1,2,2\",\"Hi:2,Hi2:2,Hi3:1\",3
+         hi,\"Hi,Hi2,Hi,Hi3,Hi3\",3,\"Hi,Hi2,Hi3\",\"1,2,2\",\"Hi:2,Hi2:1,Hi3:2\",3",
+    )
+    .await;
+    // Over a sliding frame rows leave through retract(), which removes map entries while
+    // iterating the keys.
+    check_in(
+        source,
+        rows,
+        bundled_one_by_one(),
+        "SELECT f['f0'] AS k, f['f3'] AS m, n FROM (SELECT \
+           iterate(b) OVER (PARTITION BY c ORDER BY a, b ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS f, \
+           my_count(b) OVER (PARTITION BY c ORDER BY a, b ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS n \
+           FROM t WHERE c = 'hi') ORDER BY k, m, n",
+        "k,m,n
+         Hi,1,1
+         Hi,1,1
+         \"Hi,Hi2\",2,2
+         \"Hi2,Hi3\",2,2
+         Hi3,1,1",
+    )
+    .await;
+}
+
+/// What PyFlink's tests and documentation import and read loads and behaves as in PyFlink
+/// (issue 13, item 6): expressions, data views, window builders, the local-time-zone timestamp
+/// types, the wrapper attributes and PyFlink's checks at definition time.
+#[tokio::test]
+async fn pyflink_api_surface_loads_and_checks_as_pyflink_does() {
+    let source = r#"
+import datetime
+
+from pyflink.common import Row, RowKind
+from pyflink.table import DataTypes, ScalarFunction
+from pyflink.table.data_view import ListView, MapView
+from pyflink.table.expressions import col, call, lit, row_interval, UNBOUNDED_ROW
+from pyflink.table.udf import udf, udaf, udtf, AggregateFunction
+from pyflink.table.window import Tumble, Slide, Session
+
+# Expressions build at module level, as in PyFlink's files.
+window = Tumble.over(lit(1).hours).on(col("rowtime")).alias("w")
+expression = call("my_count", col("a")).alias("a")
+
+class NoEval(ScalarFunction):
+    pass
+
+try:
+    NoEval()
+    raise AssertionError("a ScalarFunction without eval was instantiated")
+except TypeError:
+    pass
+
+class Random(ScalarFunction):
+    def eval(self, x):
+        return x
+    def is_deterministic(self):
+        return False
+
+try:
+    udf(Random(), result_type=DataTypes.BIGINT(), deterministic=True)
+    raise AssertionError("inconsistent determinism accepted")
+except ValueError:
+    pass
+
+try:
+    udaf(lambda v: {}, result_type=DataTypes.MAP(DataTypes.INT(), DataTypes.INT()), func_type="pandas")
+    raise AssertionError("a pandas aggregate with a MAP result accepted")
+except TypeError:
+    pass
+
+random = udf(Random(), result_type=DataTypes.BIGINT())
+add_one = udf(lambda i: i + 1, DataTypes.BIGINT(), DataTypes.BIGINT())
+
+@udf(result_type=DataTypes.STRING())
+def described(x):
+    return "%s %s %s %s %s %s" % (
+        add_one._name, add_one._deterministic, random._deterministic, random._name,
+        described_pandas._func_type, RowKind.UPDATE_AFTER)
+
+described_pandas = udf(lambda x: x, result_type=DataTypes.BIGINT(), func_type="pandas", name="vec")
+
+@udf(input_types=[DataTypes.TIMESTAMP_LTZ(3)], result_type=DataTypes.TIMESTAMP_WITH_LOCAL_TIME_ZONE(3))
+def next_day(ts):
+    return ts + datetime.timedelta(days=1)
+
+@udf(result_type=DataTypes.LOCAL_ZONED_TIMESTAMP())
+def epoch(x):
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=x)
+
+@udf(result_type='TIMESTAMP(3) WITH LOCAL TIME ZONE')
+def epoch2(x):
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=x)
+"#;
+    check_in(
+        source,
+        ints(&["x"], &[&[86400]]),
+        SessionConfig::new(),
+        "SELECT described(x) AS d, random(x) AS r, CAST(next_day(epoch(x)) AS VARCHAR) AS n, \
+           CAST(epoch2(x) AS VARCHAR) AS e FROM t",
+        "d,r,n,e
+         <lambda> True False Random pandas +U,86400,1970-01-03T00:00:00,1970-01-02T00:00:00",
+    )
+    .await;
+}
