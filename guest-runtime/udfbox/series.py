@@ -829,11 +829,61 @@ class DataFrame:
         return self._reduce("count")
 
 
+# The pandas module when vectorized functions get real pandas objects (process mode, where the
+# machine's CPython runs the functions and has pandas; see `use_real_pandas`), else None.
+_PANDAS = None
+
+
+def use_real_pandas():
+    """From now on, vectorized functions get ``pandas.Series``/``DataFrame`` if pandas imports
+    (PyFlink's exact semantics). Returns whether it does."""
+    global _PANDAS
+    try:
+        import pandas
+    except ImportError:
+        return False
+    _PANDAS = pandas
+    return True
+
+
 def column(values):
     """What a vectorized function receives for a column of ``values``: a ``DataFrame`` when they
-    are rows (a ROW argument), else a ``Series``."""
+    are rows (a ROW argument), else a ``Series``; pandas' own when in use."""
     from .row import Row
     sample = next((v for v in values if v is not None), None)
     if isinstance(sample, Row):
-        return DataFrame._of_rows(values)
+        table = DataFrame._of_rows(values)
+        if _PANDAS is not None:
+            return _PANDAS.DataFrame({name: table[name].tolist() for name in table.columns})
+        return table
+    if _PANDAS is not None:
+        return _PANDAS.Series(values, dtype=None if values else object)
     return Series(values)
+
+
+def plain(value):
+    """A vectorized function's result as plain Python values: pandas' and numpy's scalars become
+    Python's, a missing value (``NaN``, ``NaT``, ``NA``) ``None``, a column or table a list (of
+    tuples for a table)."""
+    if _PANDAS is None:
+        return value
+    if isinstance(value, _PANDAS.DataFrame):
+        return [tuple(plain(v) for v in row) for row in value.itertuples(index=False)]
+    if isinstance(value, _PANDAS.Series) or type(value).__name__ == "ndarray":
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, _PANDAS.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, _PANDAS.Timedelta):
+        return value.to_pytimedelta()
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    try:
+        if _PANDAS.isna(value) is True:
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value

@@ -183,3 +183,77 @@ fn the_pandas_imitation_agrees_with_pandas() {
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("cases agree with pandas"), "{stdout}");
 }
+
+/// In process mode, with a CPython that has pandas (.venv's, where scripts/bootstrap installs
+/// it), vectorized functions get pandas' own Series and DataFrames, `import pandas` works, and
+/// results (numpy scalars, NaN, integers turned into floats) come back as the declared types:
+/// the same answers as the imitation gives in the sandbox.
+#[tokio::test]
+async fn process_mode_hands_real_pandas_to_vectorized_functions() {
+    use std::sync::Arc;
+    let source = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf, udaf
+
+@udf(result_type=DataTypes.STRING(), func_type="pandas")
+def kind(s):
+    return s.map(lambda v: type(s).__module__.split(".")[0])
+
+@udf(result_type=DataTypes.STRING(), func_type="pandas")
+def first_word(s):
+    return s.str.split(" ").str[0]
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def plus_one(x):
+    return x + 1
+
+@udf(result_type=DataTypes.BOOLEAN(), func_type="pandas")
+def above(x):
+    return x > 2
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def total(row):
+    return row.a + row["b"] * 10
+
+max_min = udaf(lambda a: (a.max(), a.min()),
+               result_type=DataTypes.ROW([DataTypes.FIELD("a", DataTypes.BIGINT()),
+                                          DataTypes.FIELD("b", DataTypes.BIGINT())]),
+               func_type="pandas")
+mean = udaf(lambda a: a.mean(), result_type=DataTypes.DOUBLE(), func_type="pandas")
+"#;
+    let sql = "SELECT kind(s) AS k, first_word(s) AS w, plus_one(x) AS p, above(x) AS a, \
+               total(named_struct('a', x, 'b', i)) AS t FROM (VALUES (1, 'hello world', 1), (2, NULL, NULL), \
+               (3, 'ab', 3)) AS v(i, s, x) ORDER BY i";
+    let aggregate = "SELECT max_min(x)['a'] AS hi, max_min(x)['b'] AS lo, mean(x) AS m \
+                     FROM (VALUES (1), (NULL), (3), (8)) AS v(x)";
+    let mut results = Vec::new();
+    for (mode, python) in [(udfbox::Mode::Wasm, None), (udfbox::Mode::Process, Some(repo_root().join(".venv/bin/python")))] {
+        let mut set = udfbox::FunctionSet::new(udfbox::Options { mode, python, ..Default::default() }).unwrap();
+        set.load_source("test_udfs.py", source).unwrap();
+        let set = Arc::new(set);
+        let ctx = udfbox::sql::session();
+        udfbox::sql::register_functions(&ctx, &set).unwrap();
+        let mut texts = Vec::new();
+        for query in [sql, aggregate] {
+            let frame = udfbox::sql::query(&ctx, &set, query).await.unwrap();
+            let batches =
+                frame.collect().await.unwrap_or_else(|e| panic!("{mode}: {}", udfbox::sql::describe(&e)));
+            let mut out = Vec::new();
+            udfbox::output::write(udfbox::output::Format::Csv, &batches[0].schema(), &batches, &mut out).unwrap();
+            texts.push(crate::harness::normalize(&String::from_utf8(out).unwrap()));
+        }
+        results.push(texts);
+    }
+    assert_eq!(
+        results[0][0],
+        crate::harness::normalize(
+            "k,w,p,a,t
+             udfbox,hello,2,false,11
+             udfbox,,,false,
+             udfbox,ab,4,true,33"
+        )
+    );
+    assert_eq!(results[1][0], results[0][0].replace("udfbox", "pandas"), "process mode with pandas");
+    assert_eq!(results[0][1], crate::harness::normalize("hi,lo,m\n8,1,4.0"));
+    assert_eq!(results[1][1], results[0][1], "process mode with pandas");
+}
