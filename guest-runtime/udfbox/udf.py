@@ -256,7 +256,13 @@ class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
         if result_types is None:
             raise TypeError("udtf %s needs result_types" % (name or _callable_name(func)))
         if isinstance(result_types, (DataType, str)):
-            result_types = [result_types]
+            result_types = to_data_type(result_types)
+            if result_types.kind == "ROW" and column_names is None:
+                # As PyFlink: a ROW of result types is the row of result columns.
+                column_names = [f.name for f in result_types.fields]
+                result_types = [f.data_type for f in result_types.fields]
+            else:
+                result_types = [result_types]
         self.result_types = [to_data_type(t) for t in result_types]
         if not self.result_types:
             raise TypeError("udtf %s needs at least one result type" % (name or _callable_name(func)))

@@ -639,3 +639,42 @@ def epoch2(x):
     )
     .await;
 }
+
+/// test_udtf.py's result types: a list, a ROW type or a ROW type string name the result
+/// columns, as PyFlink takes them.
+#[tokio::test]
+async fn table_function_result_types_as_pyflink_takes_them() {
+    let source = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import udtf, TableFunction
+
+@udtf(result_types=[DataTypes.BIGINT(), DataTypes.BIGINT()])
+def range_emit(s, e):
+    for i in range(e):
+        yield s, i
+
+@udtf(result_types='Row<a BIGINT, b BIGINT>')
+def range_row(s, e):
+    for i in range(e):
+        yield s, i
+
+class MultiEmit(TableFunction):
+    def eval(self, i):
+        return range(i)
+
+multi_emit = udtf(MultiEmit(), DataTypes.BIGINT(), DataTypes.ROW([DataTypes.FIELD("n", DataTypes.BIGINT())]))
+"#;
+    check_in(
+        source,
+        ints(&["x"], &[&[2]]),
+        SessionConfig::new(),
+        "SELECT p, q, a, b, n FROM t, LATERAL TABLE(range_emit(x, 2)) AS T(p, q), \
+         LATERAL TABLE(range_row(x, 1)) AS R(a, b), LATERAL TABLE(multi_emit(x)) AS M(n) ORDER BY q, n",
+        "p,q,a,b,n
+         2,0,2,0,0
+         2,0,2,0,1
+         2,1,2,0,0
+         2,1,2,0,1",
+    )
+    .await;
+}
