@@ -678,3 +678,50 @@ multi_emit = udtf(MultiEmit(), DataTypes.BIGINT(), DataTypes.ROW([DataTypes.FIEL
     )
     .await;
 }
+
+/// test_pandas_udaf.py's window rows: (a, b, c, rowtime).
+const WINDOW_ROWS: &str =
+    "(VALUES (1, 2, 3, TIMESTAMP '2018-03-11 03:10:00'), (3, 2, 4, TIMESTAMP '2018-03-11 03:10:00'), \
+     (2, 1, 2, TIMESTAMP '2018-03-11 03:10:00'), (1, 3, 1, TIMESTAMP '2018-03-11 03:40:00'), \
+     (1, 8, 5, TIMESTAMP '2018-03-11 04:20:00'), (2, 3, 6, TIMESTAMP '2018-03-11 03:30:00')) AS t(a, b, c, rowtime)";
+
+/// Flink's TUMBLE and HOP group windows in SQL, with test_pandas_udaf.py's tumble and slide
+/// window cases (PyFlink writes them with the Table API's `Tumble` / `Slide`; the SQL form is
+/// Flink's `GROUP BY TUMBLE(...)` / `HOP(...)`).
+#[tokio::test]
+async fn tumble_and_hop_group_windows() {
+    check_in(
+        PANDAS_UDAF,
+        Vec::new(),
+        bundled_one_by_one(),
+        &format!(
+            "SELECT TUMBLE_START(rowtime, INTERVAL '1' HOUR) AS s, TUMBLE_END(rowtime, INTERVAL '1' HOUR) AS e, \
+               mean_udaf(b) AS m FROM {WINDOW_ROWS} GROUP BY TUMBLE(rowtime, INTERVAL '1' HOUR) ORDER BY s"
+        ),
+        "s,e,m
+         2018-03-11T03:00:00,2018-03-11T04:00:00,2.2
+         2018-03-11T04:00:00,2018-03-11T05:00:00,8.0",
+    )
+    .await;
+    check_in(
+        PANDAS_UDAF,
+        Vec::new(),
+        bundled_one_by_one(),
+        &format!(
+            "SELECT a, HOP_START(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) AS s, \
+               HOP_END(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) AS e, mean_udaf(b) AS m, max_add(b, c, 1) AS x \
+             FROM {WINDOW_ROWS} GROUP BY a, HOP(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) ORDER BY a, s"
+        ),
+        "a,s,e,m,x
+         1,2018-03-11T02:30:00,2018-03-11T03:30:00,2.0,6
+         1,2018-03-11T03:00:00,2018-03-11T04:00:00,2.5,7
+         1,2018-03-11T03:30:00,2018-03-11T04:30:00,5.5,14
+         1,2018-03-11T04:00:00,2018-03-11T05:00:00,8.0,14
+         2,2018-03-11T02:30:00,2018-03-11T03:30:00,1.0,4
+         2,2018-03-11T03:00:00,2018-03-11T04:00:00,2.0,10
+         2,2018-03-11T03:30:00,2018-03-11T04:30:00,3.0,10
+         3,2018-03-11T02:30:00,2018-03-11T03:30:00,2.0,7
+         3,2018-03-11T03:00:00,2018-03-11T04:00:00,2.0,7",
+    )
+    .await;
+}

@@ -176,10 +176,7 @@ fn the_pandas_imitation_agrees_with_pandas() {
         .unwrap_or_else(|e| panic!("run {}: {e} (run scripts/bootstrap)", python.display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("No module named 'pandas'"),
-        "pandas is missing from .venv: run scripts/bootstrap"
-    );
+    assert!(!stderr.contains("No module named 'pandas'"), "pandas is missing from .venv: run scripts/bootstrap");
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("cases agree with pandas"), "{stdout}");
 }
@@ -227,7 +224,9 @@ mean = udaf(lambda a: a.mean(), result_type=DataTypes.DOUBLE(), func_type="panda
     let aggregate = "SELECT max_min(x)['a'] AS hi, max_min(x)['b'] AS lo, mean(x) AS m \
                      FROM (VALUES (1), (NULL), (3), (8)) AS v(x)";
     let mut results = Vec::new();
-    for (mode, python) in [(udfbox::Mode::Wasm, None), (udfbox::Mode::Process, Some(repo_root().join(".venv/bin/python")))] {
+    for (mode, python) in
+        [(udfbox::Mode::Wasm, None), (udfbox::Mode::Process, Some(repo_root().join(".venv/bin/python")))]
+    {
         let mut set = udfbox::FunctionSet::new(udfbox::Options { mode, python, ..Default::default() }).unwrap();
         set.load_source("test_udfs.py", source).unwrap();
         let set = Arc::new(set);
@@ -236,8 +235,7 @@ mean = udaf(lambda a: a.mean(), result_type=DataTypes.DOUBLE(), func_type="panda
         let mut texts = Vec::new();
         for query in [sql, aggregate] {
             let frame = udfbox::sql::query(&ctx, &set, query).await.unwrap();
-            let batches =
-                frame.collect().await.unwrap_or_else(|e| panic!("{mode}: {}", udfbox::sql::describe(&e)));
+            let batches = frame.collect().await.unwrap_or_else(|e| panic!("{mode}: {}", udfbox::sql::describe(&e)));
             let mut out = Vec::new();
             udfbox::output::write(udfbox::output::Format::Csv, &batches[0].schema(), &batches, &mut out).unwrap();
             texts.push(crate::harness::normalize(&String::from_utf8(out).unwrap()));

@@ -27,7 +27,11 @@ pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("pyflink.table.udf", false, include_str!("../../../guest-runtime/pyflink/table/udf.py")),
     ("pyflink.table.window", false, include_str!("../../../guest-runtime/pyflink/table/window.py")),
     ("pyflink.fn_execution", true, include_str!("../../../guest-runtime/pyflink/fn_execution/__init__.py")),
-    ("pyflink.fn_execution.state_impl", false, include_str!("../../../guest-runtime/pyflink/fn_execution/state_impl.py")),
+    (
+        "pyflink.fn_execution.state_impl",
+        false,
+        include_str!("../../../guest-runtime/pyflink/fn_execution/state_impl.py"),
+    ),
     ("arrow_udf", true, include_str!("../../../guest-runtime/arrow_udf/__init__.py")),
     ("databend_udf", true, include_str!("../../../guest-runtime/databend_udf/__init__.py")),
 ];

@@ -1,6 +1,7 @@
 //! SQL through Apache DataFusion: UDFs become DataFusion scalar UDFs, data files become tables.
 
 pub mod aggregate;
+mod group_window;
 pub mod lateral;
 pub mod output;
 pub mod stream;
@@ -201,7 +202,8 @@ pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> Sessio
 }
 
 /// Plans a query with the functions of `set` registered in `ctx` (see [`register_functions`]),
-/// understanding Flink's `LATERAL TABLE(f(...)) AS T(a, b)` joins over its table functions.
+/// understanding Flink's `LATERAL TABLE(f(...)) AS T(a, b)` joins over its table functions and
+/// its `TUMBLE` / `HOP` group windows.
 /// `ctx` must come from [`session`].
 pub async fn query(
     ctx: &SessionContext,
