@@ -27,19 +27,18 @@ def _unsupported(what):
                                "function's column); see docs/PYFLINK.md" % what)
 
 
-def _divide(a, b):
-    try:
-        return a / b
-    except ZeroDivisionError:
-        # numpy's answers, which pandas gives.
-        return math.nan if a == 0 else math.copysign(math.inf, a) * math.copysign(1, b)
+def _by_zero_as_pandas(op):
+    """``op`` (a division), giving pandas' answers for a zero divisor: ``inf``, ``-inf``, ``nan``."""
+    def divide(a, b):
+        try:
+            return op(a, b)
+        except ZeroDivisionError:
+            return math.nan if a == 0 else math.copysign(math.inf, a) * math.copysign(1, b)
+    return divide
 
 
-def _floordivide(a, b):
-    try:
-        return a // b
-    except ZeroDivisionError:
-        return math.nan if a == 0 else math.copysign(math.inf, a) * math.copysign(1, b)
+_divide = _by_zero_as_pandas(operator.truediv)
+_floordivide = _by_zero_as_pandas(operator.floordiv)
 
 
 def _modulo(a, b):
