@@ -57,7 +57,7 @@ fn window_call(expr: &Expr) -> Option<(String, Vec<Expr>)> {
         return None;
     }
     let upper = name.value.to_uppercase();
-    if !(upper.starts_with("TUMBLE") || upper.starts_with("HOP")) {
+    if !(upper.starts_with("TUMBLE") || upper.starts_with("HOP") || upper.starts_with("SESSION")) {
         return None;
     }
     let FunctionArguments::List(list) = &function.args else { return None };
@@ -129,6 +129,12 @@ fn interval_millis(expr: &Expr) -> DfResult<u64> {
 /// row's windows (one row per window), which the window functions then read.
 fn hop(select: &mut Select) -> DfResult<()> {
     let GroupByExpr::Expressions(groups, _) = &select.group_by else { return Ok(()) };
+    if groups.iter().any(|g| window_call(g).is_some_and(|(name, _)| name == "SESSION")) {
+        return Err(plan_error(
+            "SESSION group windows are not supported: a session grows and merges as rows arrive; \
+             use TUMBLE or HOP windows",
+        ));
+    }
     let Some((ts, slide, size)) = groups
         .iter()
         .find_map(|g| match window_call(g) {
@@ -264,6 +270,7 @@ mod tests {
             ("SELECT 1 FROM t GROUP BY TUMBLE(ts, 5)", "interval literal"),
             ("SELECT 1 FROM t GROUP BY TUMBLE(ts, INTERVAL '1' MONTH)", "seconds to days"),
             ("SELECT 1 FROM t GROUP BY TUMBLE(ts)", "TUMBLE takes"),
+            ("SELECT 1 FROM t GROUP BY SESSION(ts, INTERVAL '1' HOUR)", "SESSION group windows are not supported"),
         ] {
             let error = rewritten(sql).unwrap_err();
             assert!(error.contains(message), "{sql}: {error}");
