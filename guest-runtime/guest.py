@@ -29,6 +29,11 @@ import pyflink.common  # noqa: E402,F401  (PyFlink-compatible imports for UDF fi
 import pyflink.table  # noqa: E402,F401
 import pyflink.table.types  # noqa: E402,F401
 import pyflink.table.udf  # noqa: E402,F401
+import pyflink.table.data_view  # noqa: E402,F401
+import pyflink.table.expressions  # noqa: E402,F401
+import pyflink.table.window  # noqa: E402,F401
+import pyflink.fn_execution.state_impl  # noqa: E402,F401
+import udfbox.data_view  # noqa: E402,F401
 import arrow_udf  # noqa: E402,F401  (the arrow-udf and databend-udf APIs, for their UDF files)
 import databend_udf  # noqa: E402,F401
 

@@ -19,7 +19,7 @@ import types
 from .arrow import BadValue, decode_column, encode_column
 from .metrics import MetricGroup, _Registry
 from .row import Row
-from .series import Series
+from .series import DataFrame, Series, column, plain, use_real_pandas
 from .types import parse_type
 from .udf import FunctionContext, UserDefinedFunctionWrapper
 
@@ -369,10 +369,32 @@ def _row_result(code):
             lambda node: _ROW_NULL if node[1] else b"\x00" + bytes(node[3][0]))
 
 
+_INTEGER_KINDS = frozenset(["TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT",
+                            "UINT", "UBIGINT"])
+
+
+def _integral(result_type, value):
+    """pandas turns an integer column with missing values into floats: for an integer result
+    type, a whole float is the integer (as Arrow's conversion from pandas, which PyFlink uses,
+    takes it); also inside the fields of a ROW result."""
+    if result_type.kind in _INTEGER_KINDS:
+        if isinstance(value, list):
+            return [_integral(result_type, v) for v in value]
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    if result_type.kind == "ROW":
+        if isinstance(value, list):
+            return [_integral(result_type, v) for v in value]
+        if isinstance(value, tuple) and len(value) == len(result_type.fields):
+            return tuple(_integral(f.data_type, v) for f, v in zip(result_type.fields, value))
+    return value
+
+
 class Runtime:
-    def __init__(self, deps_dir=None):
+    def __init__(self, deps_dir=None, real_pandas=False):
         """``deps_dir``: the dependency directory, used when it exists (the sandbox passes
-        ``/deps``, which exists only when the host granted one)."""
+        ``/deps``, which exists only when the host granted one). ``real_pandas``: vectorized
+        functions get pandas' own objects when pandas imports (process mode)."""
+        self._real_pandas = real_pandas and use_real_pandas()
         self._deps_wanted = deps_dir
         self._deps_checked = False
         self._functions = {}      # registered name -> wrapper
@@ -770,7 +792,10 @@ class Runtime:
             for index, accumulator in enumerate(self._accumulators(name, fn, state_values)):
                 accumulator = self._replayed(name, fn, accumulator)
                 try:
-                    values.append(fn._instance.get_value(accumulator))
+                    value = fn._instance.get_value(accumulator)
+                    if self._real_pandas and fn.func_type == "pandas":
+                        value = _integral(fn.result_type, plain(value))
+                    values.append(value)
                 except BaseException as exc:
                     raise self._user_error("exception", exc, name, index, context="get_value()") from None
             return self._packed(name, fn.result_type, values)
@@ -862,10 +887,14 @@ class Runtime:
 
     def _call_vectorized(self, name, fn, columns, num_rows):
         try:
-            result = fn._call(*[Series(c) for c in columns])
+            result = fn._call(*[column(c) for c in columns])
+            if self._real_pandas:
+                result = _integral(fn.result_type, plain(result))
         except BaseException as exc:
             raise self._user_error("exception", exc, name) from None
-        if isinstance(result, Series):
+        if isinstance(result, DataFrame):  # a ROW result, one column per field
+            values = [tuple(r) for r in result.itertuples()]
+        elif isinstance(result, Series):
             values = result.tolist()
         elif isinstance(result, (list, tuple)):
             values = list(result)

@@ -234,27 +234,22 @@ class DataTypes:
         return RowField(name, data_type, description)
 
     @staticmethod
+    def TIMESTAMP_WITH_LOCAL_TIME_ZONE(precision=6, nullable=True):
+        """PyFlink's instant type: udfbox's ``TIMESTAMP`` (UTC, a naive ``datetime``)."""
+        return DataType("TIMESTAMP", nullable)
+
+    TIMESTAMP_LTZ = TIMESTAMP_WITH_LOCAL_TIME_ZONE
+    LOCAL_ZONED_TIMESTAMP = TIMESTAMP_WITH_LOCAL_TIME_ZONE
+
+    @staticmethod
     def LIST_VIEW(element_type):
-        raise NotImplementedError(_VIEWS)
+        """The type of a ``ListView`` accumulator field: an ARRAY of the elements."""
+        return DataType("ARRAY", True, element=to_data_type(element_type))
 
     @staticmethod
     def MAP_VIEW(key_type, value_type):
-        raise NotImplementedError(_VIEWS)
-
-
-_VIEWS = ("ListView and MapView state views are not supported by udfbox: accumulators live in "
-          "memory, so use a list or dict in the accumulator instead")
-
-
-class ListView:
-    """PyFlink's state-backed list view: not supported (accumulators live in memory)."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(_VIEWS)
-
-
-class MapView(ListView):
-    """PyFlink's state-backed map view: not supported (accumulators live in memory)."""
+        """The type of a ``MapView`` accumulator field: a MAP."""
+        return DataType("MAP", True, key=to_data_type(key_type), value=to_data_type(value_type))
 
 
 _SIMPLE = {
@@ -267,6 +262,7 @@ _SIMPLE = {
     "BYTES": "BYTES", "VARBINARY": "BYTES", "BINARY": "BYTES",
     "LARGE_STRING": "LARGE_STRING", "LARGE_BYTES": "LARGE_BYTES",
     "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "INTERVAL": "INTERVAL",
+    "TIMESTAMP_LTZ": "TIMESTAMP",
     "JSON": "JSON",
 }
 
@@ -274,6 +270,7 @@ _SIMPLE = {
 MAX_TYPE_DEPTH = 32  # as the host (host/src/types.rs)
 # As the host reads it: NOT and NULL, any white space before and between them.
 _NOT_NULL = re.compile(r"\s*NOT\s+NULL", re.IGNORECASE)
+_LOCAL_TIME_ZONE = re.compile(r"\s+WITH\s+LOCAL\s+TIME\s+ZONE", re.IGNORECASE)
 
 
 class _Parser:
@@ -361,6 +358,11 @@ class _Parser:
             if len(args) > 1:
                 self.fail("%s takes at most one argument" % word)
             dt = DataType(_SIMPLE[word])
+            if word == "TIMESTAMP":
+                # PyFlink's `TIMESTAMP(3) WITH LOCAL TIME ZONE`: udfbox's TIMESTAMP (UTC).
+                match = _LOCAL_TIME_ZONE.match(self.text, self.pos)
+                if match:
+                    self.pos = match.end()
         elif word == "NUMERIC" and self.peek() != "(":
             # Bare NUMERIC is arbitrary precision; NUMERIC(p, s) is a DECIMAL, as in SQL.
             dt = DataType("NUMERIC")

@@ -1,5 +1,6 @@
 """The UDF definition API, shaped after ``pyflink.table.udf``."""
 
+import abc
 import functools
 import inspect
 
@@ -31,9 +32,11 @@ class FunctionContext:
         return self._metric_group
 
 
-class UserDefinedFunction:
+class UserDefinedFunction(abc.ABC):
     """Base of the class-based UDFs: ``open()`` runs once before the first call, ``close()`` after
-    the last one."""
+    the last one. As in PyFlink, a subclass that lacks its kind's abstract methods (``eval``;
+    ``create_accumulator``, ``accumulate`` and ``get_value`` or ``emit_value``) cannot be
+    instantiated."""
 
     def open(self, function_context):
         pass
@@ -48,16 +51,18 @@ class UserDefinedFunction:
 class ScalarFunction(UserDefinedFunction):
     """A scalar function: subclasses define ``eval(self, *args)`` returning one value."""
 
+    @abc.abstractmethod
     def eval(self, *args):
-        raise NotImplementedError("ScalarFunction subclasses must define eval()")
+        pass
 
 
 class TableFunction(UserDefinedFunction):
     """A table function: ``eval(self, *args)`` yields (or returns an iterable of) rows: tuples,
     ``Row``s, or single values when there is one result column; ``None`` means no rows."""
 
+    @abc.abstractmethod
     def eval(self, *args):
-        raise NotImplementedError("TableFunction subclasses must define eval()")
+        pass
 
 
 class ImperativeAggregateFunction(UserDefinedFunction):
@@ -65,11 +70,13 @@ class ImperativeAggregateFunction(UserDefinedFunction):
     ``create_accumulator()`` and updated in place by ``accumulate(acc, *args)``; optionally
     ``retract(acc, *args)`` (sliding windows) and ``merge(acc, accs)`` (partial aggregation)."""
 
+    @abc.abstractmethod
     def create_accumulator(self):
-        raise NotImplementedError("%s must define create_accumulator()" % type(self).__name__)
+        pass
 
+    @abc.abstractmethod
     def accumulate(self, accumulator, *args):
-        raise NotImplementedError("%s must define accumulate()" % type(self).__name__)
+        pass
 
     def retract(self, accumulator, *args):
         raise NotImplementedError("%s does not define retract(), which sliding windows need"
@@ -89,16 +96,18 @@ class ImperativeAggregateFunction(UserDefinedFunction):
 class AggregateFunction(ImperativeAggregateFunction):
     """An aggregate function: ``get_value(acc)`` turns the accumulator into the result."""
 
+    @abc.abstractmethod
     def get_value(self, accumulator):
-        raise NotImplementedError("%s must define get_value()" % type(self).__name__)
+        pass
 
 
 class TableAggregateFunction(ImperativeAggregateFunction):
     """A table-aggregate function: ``emit_value(acc)`` yields result rows, or
     ``emit_update_with_retract(acc, out)`` calls ``out.collect(row)`` / ``out.retract(row)``."""
 
+    @abc.abstractmethod
     def emit_value(self, accumulator):
-        raise NotImplementedError("%s must define emit_value()" % type(self).__name__)
+        pass
 
 
 def _overrides(instance, base, method):
@@ -157,8 +166,14 @@ class UserDefinedFunctionWrapper:
     def __init__(self, func, input_types, result_type, deterministic, name, func_type):
         if func_type not in _FUNC_TYPES:
             raise ValueError("func_type must be one of %s, got %r" % (", ".join(_FUNC_TYPES), func_type))
-        if isinstance(input_types, (DataType, str)):
+        if isinstance(input_types, DataType) and input_types.kind == "ROW":
+            # PyFlink: a ROW of input types is the list of its fields' types.
+            input_types = [f.data_type for f in input_types.fields]
+        elif isinstance(input_types, (DataType, str)):
             input_types = [input_types]
+        if deterministic is not None and isinstance(func, UserDefinedFunction) \
+                and bool(deterministic) != func.is_deterministic():
+            raise ValueError("Inconsistent deterministic: %s and %s" % (deterministic, func.is_deterministic()))
         self.func = func
         self.input_types = None if input_types is None else [to_data_type(t) for t in input_types]
         if result_type is None:
@@ -171,6 +186,14 @@ class UserDefinedFunctionWrapper:
         self.explicit_name = name
         self.name = name or _callable_name(func)
         self.func_type = func_type
+        # The attributes PyFlink's wrapper has, which its tests and some user code read.
+        self._func = func
+        self._name = name or getattr(func, "__name__", None) or type(func).__name__
+        self._deterministic = self.deterministic
+        self._func_type = func_type
+        self._input_types = self.input_types
+        self._result_type = self.result_type
+        self._takes_row_as_input = False
         self.input_names = _input_names(
             self._call if self._named is None else self._named, None if self.input_types is None else len(self.input_types),
             self._skipped_parameters)
@@ -233,7 +256,13 @@ class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
         if result_types is None:
             raise TypeError("udtf %s needs result_types" % (name or _callable_name(func)))
         if isinstance(result_types, (DataType, str)):
-            result_types = [result_types]
+            result_types = to_data_type(result_types)
+            if result_types.kind == "ROW" and column_names is None:
+                # As PyFlink: a ROW of result types is the row of result columns.
+                column_names = [f.name for f in result_types.fields]
+                result_types = [f.data_type for f in result_types.fields]
+            else:
+                result_types = [result_types]
         self.result_types = [to_data_type(t) for t in result_types]
         if not self.result_types:
             raise TypeError("udtf %s needs at least one result type" % (name or _callable_name(func)))
@@ -242,14 +271,28 @@ class UserDefinedTableFunctionWrapper(UserDefinedFunctionWrapper):
         row = "ROW<%s>" % ", ".join("`%s` %s" % (n.replace("`", "``"), t)
                                     for n, t in zip(column_names, self.result_types))
         super().__init__(func, input_types, row, deterministic, name, "general")
+        self._result_types = self.result_types
 
 
 class _VectorizedAggregate(AggregateFunction):
-    """A ``func_type="pandas"`` aggregate: keeps each group's argument columns and calls the
-    function once per group with them as ``Series``."""
+    """A ``func_type="pandas"`` aggregate: keeps each group's (or window frame's) rows and, for
+    its value, passes them as whole columns (``Series``) to the function, or, for an
+    ``AggregateFunction`` (PyFlink's class-based vectorized aggregate), to a fresh accumulator's
+    ``accumulate`` once, followed by ``get_value``, as PyFlink does."""
 
     def __init__(self, func):
         self.func = func
+
+    def open(self, function_context):
+        if isinstance(self.func, UserDefinedFunction):
+            self.func.open(function_context)
+
+    def close(self):
+        if isinstance(self.func, UserDefinedFunction):
+            self.func.close()
+
+    def is_deterministic(self):
+        return self.func.is_deterministic() if isinstance(self.func, UserDefinedFunction) else True
 
     def create_accumulator(self):
         return []
@@ -269,11 +312,13 @@ class _VectorizedAggregate(AggregateFunction):
             accumulator.extend(other)
 
     def get_value(self, accumulator):
-        from .series import Series
-        columns = list(zip(*accumulator)) if accumulator else []
-        if not columns:
-            return self.func()
-        return self.func(*[Series(list(c)) for c in columns])
+        from .series import column
+        columns = [column(list(c)) for c in zip(*accumulator)] if accumulator else []
+        if isinstance(self.func, AggregateFunction):
+            user_accumulator = self.func.create_accumulator()
+            self.func.accumulate(user_accumulator, *columns)
+            return self.func.get_value(user_accumulator)
+        return self.func(*columns)
 
 
 class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
@@ -286,10 +331,24 @@ class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
         base = TableAggregateFunction if table else AggregateFunction
         maker = "udtaf" if table else "udaf"
         if func_type == "pandas" and not table:
-            if isinstance(func, UserDefinedFunction) or not callable(func):
-                raise TypeError("udaf(func_type='pandas') takes a function of whole columns")
+            if inspect.isclass(func):
+                raise TypeError("udaf() takes an instance, got the class %s; pass %s() instead"
+                                % (func.__name__, func.__name__))
+            if isinstance(func, UserDefinedFunction) and not isinstance(func, AggregateFunction) \
+                    or not isinstance(func, UserDefinedFunction) and not callable(func):
+                raise TypeError("udaf(func_type='pandas') takes a function of whole columns or an "
+                                "AggregateFunction instance, got %r" % (func,))
+            if result_type is not None and to_data_type(result_type).kind == "MAP":
+                raise TypeError("Invalid returnType: Pandas UDAF doesn't support DataType type %s "
+                                "currently" % to_data_type(result_type))
             self._instance = _VectorizedAggregate(func)
-            self._named = func
+            if isinstance(func, AggregateFunction):
+                self._named = func.accumulate
+                self._skipped_parameters = 1
+                if result_type is None:
+                    result_type = func.get_result_type()
+            else:
+                self._named = func
         elif isinstance(func, base):
             self._instance = func
         elif inspect.isclass(func) and issubclass(func, base):
@@ -311,6 +370,8 @@ class UserDefinedAggregateFunctionWrapper(UserDefinedFunctionWrapper):
         if not isinstance(self._instance, _VectorizedAggregate):
             self._skipped_parameters = 1  # accumulate(self, accumulator, *args)
         super().__init__(func, input_types, result_type, deterministic, name, func_type)
+        self._accumulator_type = self.accumulator_type
+        self._is_table_aggregate = table
         self.has_retract = _overrides(self._instance, ImperativeAggregateFunction, "retract")
         self.has_merge = _overrides(self._instance, ImperativeAggregateFunction, "merge")
         self.emits_with_retract = table and callable(getattr(self._instance, "emit_update_with_retract", None))

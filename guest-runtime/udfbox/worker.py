@@ -131,7 +131,8 @@ def serve(requests, replies, deps_dir=None):
     """Answers requests until the host closes the pipe."""
     # Ctrl-C reaches the whole process group; the host decides what ends, not the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    runtime = Runtime(deps_dir=deps_dir)
+    # The machine's CPython: vectorized functions get real pandas when it is installed.
+    runtime = Runtime(deps_dir=deps_dir, real_pandas=True)
     while True:
         frame = read_frame(requests)
         if frame is None:

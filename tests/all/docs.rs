@@ -85,3 +85,29 @@ fn readme_shell_example_prints_what_it_shows() {
         assert_eq!(normalize(&stdout), normalize(shown), "{mode}");
     }
 }
+
+/// docs/PYFLINK.md's examples: each Python block is a UDF file, the SQL block after it a query
+/// and the CSV block after that its result, in every mode.
+#[tokio::test]
+async fn pyflink_page_examples_run() {
+    let page = std::fs::read_to_string(repo_root().join("docs/PYFLINK.md")).unwrap();
+    let mut blocks = Vec::new();
+    for (i, part) in page.split("```").enumerate() {
+        if i % 2 == 1 {
+            let (language, body) = part.split_once('\n').unwrap();
+            blocks.push((language.trim().to_string(), body.to_string()));
+        }
+    }
+    let mut examples = 0;
+    for triple in blocks.windows(3) {
+        if let [(python, source), (sql, query), (csv, expected)] = triple {
+            if python == "python" && sql == "sql" && csv == "csv" {
+                check(source, None, query.trim(), expected).await;
+                examples += 1;
+            }
+        }
+    }
+    let python_blocks = blocks.iter().filter(|(language, _)| language == "python").count();
+    assert_eq!(examples, python_blocks, "every Python example has its query and result");
+    assert!(examples >= 5);
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionConfig;
 use udfbox::output::{self, Format};
 use udfbox::{Error, FunctionSet, Mode, Options};
 
@@ -24,11 +25,24 @@ pub fn function_set(mode: Mode, source: &str) -> Result<FunctionSet, Error> {
 
 /// Runs `sql` with the UDFs of `source` and table `t` (when given); results as CSV text.
 pub async fn query(mode: Mode, source: &str, table: Option<RecordBatch>, sql: &str) -> Result<String, String> {
+    let partitions = table.map(|batch| vec![vec![batch]]).unwrap_or_default();
+    query_in(mode, source, partitions, SessionConfig::new(), sql).await
+}
+
+/// [`query`] in a session configured by `config`, table `t` (when `partitions` is not empty)
+/// made of the given partitions, each a list of batches.
+pub async fn query_in(
+    mode: Mode,
+    source: &str,
+    partitions: Vec<Vec<RecordBatch>>,
+    config: SessionConfig,
+    sql: &str,
+) -> Result<String, String> {
     let set = Arc::new(function_set(mode, source).map_err(|e| e.to_string())?);
-    let ctx = udfbox::sql::session();
+    let ctx = udfbox::sql::session_with_config(config);
     udfbox::sql::register_functions(&ctx, &set).map_err(|e| e.to_string())?;
-    if let Some(batch) = table {
-        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
+    if let Some(schema) = partitions.iter().flatten().next().map(|b| b.schema()) {
+        let mem = MemTable::try_new(schema, partitions).unwrap();
         ctx.register_table("t", Arc::new(mem)).unwrap();
     }
     let frame = udfbox::sql::query(&ctx, &set, sql).await.map_err(|e| udfbox::sql::describe(&e))?;
@@ -53,6 +67,23 @@ pub async fn both(source: &str, table: Option<RecordBatch>, sql: &str) -> Result
 /// space of each line ignored, so expectations can be indented).
 pub async fn check(source: &str, table: Option<RecordBatch>, sql: &str, expected: &str) {
     let got = both(source, table, sql).await.unwrap_or_else(|e| panic!("{sql} failed: {e}"));
+    assert_eq!(normalize(&got), normalize(expected), "unexpected result of {sql}");
+}
+
+/// [`check`] over table `t` split into `partitions`, in a session configured by `config`.
+pub async fn check_in(
+    source: &str,
+    partitions: Vec<Vec<RecordBatch>>,
+    config: SessionConfig,
+    sql: &str,
+    expected: &str,
+) {
+    let wasm = query_in(Mode::Wasm, source, partitions.clone(), config.clone(), sql).await;
+    for mode in [Mode::Native, Mode::Process] {
+        let other = query_in(mode, source, partitions.clone(), config.clone(), sql).await;
+        assert_eq!(wasm, other, "wasm and {mode} disagree on {sql}");
+    }
+    let got = wasm.unwrap_or_else(|e| panic!("{sql} failed: {e}"));
     assert_eq!(normalize(&got), normalize(expected), "unexpected result of {sql}");
 }
 

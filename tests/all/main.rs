@@ -21,6 +21,7 @@ mod harness;
 mod metrics;
 mod policy;
 mod process;
+mod pyflink;
 #[cfg(feature = "serve")]
 mod risingwave;
 mod rows;

@@ -1,11 +1,14 @@
+from udfbox.data_view import ListView, MapView
 from udfbox.row import Row
-from udfbox.types import DataTypes, ListView, MapView
+from udfbox.types import DataTypes
 from udfbox.udf import (AggregateFunction, FunctionContext, ScalarFunction, TableAggregateFunction,
                         TableFunction)
 
-__all__ = ["AggregateFunction", "DataTypes", "EnvironmentSettings", "FunctionContext", "ListView",
-           "MapView", "Row", "ScalarFunction", "StreamTableEnvironment", "TableAggregateFunction",
-           "TableEnvironment", "TableFunction"]
+from .expression import Expression
+
+__all__ = ["AggregateFunction", "DataTypes", "EnvironmentSettings", "Expression", "FunctionContext",
+           "ListView", "MapView", "Row", "ScalarFunction", "StreamTableEnvironment",
+           "TableAggregateFunction", "TableEnvironment", "TableFunction"]
 
 _NO_TABLE_API = ("udfbox runs the UDFs of this file, not PyFlink's Table API: query them with SQL "
                  "(udfbox sql --udf FILE \"SELECT ...\") or from Rust")

@@ -7,6 +7,7 @@
 pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("udfbox", true, include_str!("../../../guest-runtime/udfbox/__init__.py")),
     ("udfbox.arrow", false, include_str!("../../../guest-runtime/udfbox/arrow.py")),
+    ("udfbox.data_view", false, include_str!("../../../guest-runtime/udfbox/data_view.py")),
     ("udfbox.dialects", false, include_str!("../../../guest-runtime/udfbox/dialects.py")),
     ("udfbox.metrics", false, include_str!("../../../guest-runtime/udfbox/metrics.py")),
     ("udfbox.row", false, include_str!("../../../guest-runtime/udfbox/row.py")),
@@ -19,8 +20,18 @@ pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("pyflink", true, include_str!("../../../guest-runtime/pyflink/__init__.py")),
     ("pyflink.common", true, include_str!("../../../guest-runtime/pyflink/common/__init__.py")),
     ("pyflink.table", true, include_str!("../../../guest-runtime/pyflink/table/__init__.py")),
+    ("pyflink.table.data_view", false, include_str!("../../../guest-runtime/pyflink/table/data_view.py")),
+    ("pyflink.table.expression", false, include_str!("../../../guest-runtime/pyflink/table/expression.py")),
+    ("pyflink.table.expressions", false, include_str!("../../../guest-runtime/pyflink/table/expressions.py")),
     ("pyflink.table.types", false, include_str!("../../../guest-runtime/pyflink/table/types.py")),
     ("pyflink.table.udf", false, include_str!("../../../guest-runtime/pyflink/table/udf.py")),
+    ("pyflink.table.window", false, include_str!("../../../guest-runtime/pyflink/table/window.py")),
+    ("pyflink.fn_execution", true, include_str!("../../../guest-runtime/pyflink/fn_execution/__init__.py")),
+    (
+        "pyflink.fn_execution.state_impl",
+        false,
+        include_str!("../../../guest-runtime/pyflink/fn_execution/state_impl.py"),
+    ),
     ("arrow_udf", true, include_str!("../../../guest-runtime/arrow_udf/__init__.py")),
     ("databend_udf", true, include_str!("../../../guest-runtime/databend_udf/__init__.py")),
 ];

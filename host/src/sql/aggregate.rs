@@ -5,7 +5,15 @@
 //! Accumulators live on the host as their pickled bytes, one Binary value per group (NULL until
 //! the group's first row): each batch sends the states of the groups it touches into the
 //! sandbox and takes the updated ones back. Any instance, of any sandbox, can therefore carry on
-//! an aggregation, and partial aggregates from different partitions merge through `merge`.
+//! an aggregation.
+//!
+//! Flink calls `merge` only for session and hop windows, and PyFlink users ship aggregates whose
+//! `merge` is wrong or raises. In a session from [`crate::sql::session`] (the CLI's, the
+//! server's), [`SinglePhaseAggregates`] therefore plans every aggregate holding a Python function
+//! in one phase: rows are hash-partitioned by group (or gathered into one partition for a global
+//! aggregate), so each group has exactly one accumulator, which lives across batches, and `merge`
+//! never runs. Only a DataFusion session of the caller's own, which aggregates in two phases,
+//! combines partial aggregates through `merge`.
 
 use std::sync::Arc;
 
@@ -15,6 +23,12 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature};
 use datafusion::scalar::ScalarValue;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::ExecutionPlan;
 
 use crate::backend::{AggregateOp, FunctionSet};
 use crate::error::{Error, Result};
@@ -280,5 +294,58 @@ impl Accumulator for PythonAccumulator {
 
     fn size(&self) -> usize {
         std::mem::size_of::<Self>() + self.state.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// A physical optimizer rule, run before DataFusion's own: an aggregation in two phases (partial
+/// aggregates per partition, then merged) that involves a Python aggregate becomes one phase
+/// over rows partitioned by group (`SinglePartitioned`) or gathered into one partition
+/// (`Single`, for a global aggregate). DataFusion's distribution rule then inserts the
+/// repartitioning. Each group then has one accumulator and `merge` is never needed, as in Flink
+/// outside session and hop windows.
+#[derive(Debug, Default)]
+pub struct SinglePhaseAggregates;
+
+fn involves_python(aggregate: &AggregateExec) -> bool {
+    aggregate.aggr_expr().iter().any(|e| e.fun().inner().is::<PythonAggregateUdf>())
+}
+
+impl PhysicalOptimizerRule for SinglePhaseAggregates {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> DfResult<Arc<dyn ExecutionPlan>> {
+        plan.transform_down(|plan| {
+            let Some(last) = plan.downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            let mode = match last.mode() {
+                AggregateMode::Final => AggregateMode::Single,
+                AggregateMode::FinalPartitioned => AggregateMode::SinglePartitioned,
+                _ => return Ok(Transformed::no(plan)),
+            };
+            let Some(partial) = last.input().downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            if *partial.mode() != AggregateMode::Partial || !involves_python(partial) {
+                return Ok(Transformed::no(plan));
+            }
+            let single = AggregateExec::try_new(
+                mode,
+                partial.group_expr().clone(),
+                partial.aggr_expr().to_vec(),
+                partial.filter_expr().to_vec(),
+                Arc::clone(partial.input()),
+                partial.input_schema(),
+            )?
+            .with_limit_options(last.limit_options());
+            Ok(Transformed::yes(Arc::new(single) as Arc<dyn ExecutionPlan>))
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "udfbox_single_phase_aggregates"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }

@@ -61,6 +61,7 @@ fn rewrite(ctx: &SessionContext, set: &FunctionSet, sql: &str) -> DfResult<(Stat
     let mut statement = statements.pop_front().expect("one statement");
     let mut rewriter = Rewriter { set, found: Vec::new() };
     if let Statement::Statement(inner) = &mut statement {
+        super::group_window::rewrite(inner)?;
         if let ast::Statement::Query(query) = inner.as_mut() {
             rewriter.query(query)?;
         }

@@ -1,6 +1,7 @@
 //! SQL through Apache DataFusion: UDFs become DataFusion scalar UDFs, data files become tables.
 
 pub mod aggregate;
+mod group_window;
 pub mod lateral;
 pub mod output;
 pub mod stream;
@@ -141,7 +142,8 @@ pub fn callable_unquoted(name: &str) -> bool {
         if f.name.to_string().eq_ignore_ascii_case(name))
 }
 
-/// Registers every function of `set` with `ctx`. A function whose name SQL treats as syntax
+/// Registers every function of `set` with `ctx`. A user's function wins over a DataFusion
+/// built-in of the same name, whatever their kinds. A function whose name SQL treats as syntax
 /// (`substr`, `trim`, `ceil` ...) is registered too, with a warning: it is reached only quoted,
 /// `"substr"(...)`; unquoted, the built-in runs.
 pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Result<()> {
@@ -156,7 +158,14 @@ pub fn register_functions(ctx: &SessionContext, set: &Arc<FunctionSet>) -> Resul
         match kind.as_str() {
             "scalar" => ctx.register_udf(ScalarUDF::from(PythonScalarUdf::new(set.clone(), &name)?)),
             "aggregate" | "table_aggregate" => {
-                ctx.register_udaf(AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?))
+                let udaf = AggregateUDF::from(PythonAggregateUdf::new(set.clone(), &name)?);
+                // DataFusion looks a call up among scalar (then higher-order) functions before
+                // aggregates: a built-in `concat` would hide the user's aggregate `concat`.
+                for called in std::iter::once(udaf.name()).chain(udaf.aliases().iter().map(String::as_str)) {
+                    ctx.deregister_udf(called);
+                    ctx.deregister_higher_order_function(called);
+                }
+                ctx.register_udaf(udaf)
             }
             // Table functions are reached through LATERAL TABLE(...) (see `lateral`).
             _ => {}
@@ -176,18 +185,25 @@ pub fn session_for(set: &FunctionSet) -> SessionContext {
     session_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(set.options().config.bundle_size))
 }
 
-/// [`session`] with a DataFusion configuration (partitions, batch size ...).
+/// [`session`] with a DataFusion configuration (partitions, batch size ...). Aggregates with a
+/// Python function run in one phase (see [`aggregate::SinglePhaseAggregates`]).
 pub fn session_with_config(config: datafusion::prelude::SessionConfig) -> SessionContext {
+    // Ahead of DataFusion's own rules, so its distribution rule sees the one-phase aggregates.
+    let mut physical_rules: Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> =
+        vec![Arc::new(self::aggregate::SinglePhaseAggregates)];
+    physical_rules.extend(datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules);
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_physical_optimizer_rules(physical_rules)
         .with_query_planner(Arc::new(self::lateral::UdfboxQueryPlanner))
         .build();
     SessionContext::new_with_state(state)
 }
 
 /// Plans a query with the functions of `set` registered in `ctx` (see [`register_functions`]),
-/// understanding Flink's `LATERAL TABLE(f(...)) AS T(a, b)` joins over its table functions.
+/// understanding Flink's `LATERAL TABLE(f(...)) AS T(a, b)` joins over its table functions and
+/// its `TUMBLE` / `HOP` group windows.
 /// `ctx` must come from [`session`].
 pub async fn query(
     ctx: &SessionContext,

@@ -1,0 +1,3 @@
+from udfbox.data_view import _RemovableIterator as RemovableConcatIterator
+
+__all__ = ["RemovableConcatIterator"]
