@@ -18,10 +18,12 @@ pub struct Limits {
     /// the UDF gets a `MemoryError`, the call fails with [`Error::MemoryLimit`], and the sandbox
     /// is replaced with a fresh one.
     pub memory_bytes: usize,
-    /// Wall-clock time of one boundary crossing: a batch call (with `open()` when it runs first),
+    /// Wall-clock time of one host call, and everything user code runs for it: a batch call
+    /// (with `open()` when it runs first, and the replay of loaded files into a fresh sandbox),
     /// or loading a file. Default: 10 s. Covers `time.sleep` and busy loops alike.
     pub timeout: Duration,
-    /// Fuel (roughly, WebAssembly instructions) per call. Default: `None`, unmetered. When set,
+    /// Fuel (roughly, WebAssembly instructions) per host call, counted like the timeout (file
+    /// loads included). Default: `None`, unmetered. When set,
     /// a call that uses more fails with [`Error::FuelExhausted`], and the fuel each function used
     /// is counted (`FunctionSet::fuel_used`).
     pub fuel: Option<u64>,

@@ -330,11 +330,22 @@ fn limits_from_the_command_line() {
         "--udf",
         "udfs/adversarial/fuel_burn.py",
         "--fuel",
-        "1000000",
+        "50000000",
         "SELECT attack(v) FROM (VALUES (1)) AS t(v)",
     ]);
     assert_ne!(code, 0);
-    assert_eq!(err.trim(), "error: function 'attack' ran out of fuel after 1000000 units");
+    assert_eq!(err.trim(), "error: function 'attack' ran out of fuel after 50000000 units");
+
+    // Loading a file is metered too: the same budget as a call.
+    let (code, _, err) = sql(&[
+        "--udf",
+        "udfs/adversarial/fuel_burn.py",
+        "--fuel",
+        "1000",
+        "SELECT attack(v) FROM (VALUES (1)) AS t(v)",
+    ]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim(), "error: the sandbox ran out of fuel after 1000 units");
 
     for (flag, value, message) in [
         ("--timeout", "soon", "error: invalid duration 'soon'"),

@@ -1,5 +1,6 @@
 # attack: an input type whose str() is a keyword run into multi-byte text
-# expect: other:invalid type 'INT NOTxxxé': unexpected text at position 4
+# expect: load-invalid
+# message: invalid type 'INT NOTxxxé': unexpected text at position 4
 from udfbox import DataTypes, udf
 
 

@@ -1,5 +1,6 @@
 # attack: a result type whose str() puts multi-byte text where the host's parser looks for NOT NULL
-# expect: other:invalid type 'BIGINT aaé NOT NULL': unexpected text at position 7
+# expect: load-invalid
+# message: invalid type 'BIGINT aaé NOT NULL': unexpected text at position 7
 from udfbox import DataTypes, udf
 
 
