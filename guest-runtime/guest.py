@@ -2,6 +2,7 @@
 ``udfbox.runtime.Runtime``. Everything imported here runs at build time and is part of the
 snapshot the sandbox starts from."""
 
+import random as _random
 from array import array
 
 from componentize_py_types import Err
@@ -227,6 +228,9 @@ class Runtime(exports.Runtime):
 
     def take_output(self):
         return _RUNTIME.take_output()
+
+    def reseed(self, seed):
+        _random.seed(seed)
 
 
 def _warm_up():

@@ -11,6 +11,7 @@ mod config;
 mod databend;
 mod datatypes;
 mod deps;
+mod deterministic;
 mod docs;
 mod errors;
 mod examples;

@@ -20,6 +20,8 @@ use crate::types::{self, arrow_field, udf_type_of};
 use crate::wire::{self, PackedColumn, WireColumn};
 
 pub mod bounds;
+#[cfg(feature = "wasm")]
+mod determinism;
 #[cfg(feature = "native")]
 pub mod native;
 mod pool;
@@ -264,6 +266,12 @@ pub struct Options {
     /// The Python interpreter process mode's workers run; `None`: `$UDFBOX_PYTHON`, else
     /// `python3` on the `PATH`.
     pub python: Option<PathBuf>,
+    /// Replayable execution (wasm mode only): the sandbox's wall and monotonic clocks are
+    /// virtual, and its random sources (and Python's `random` module) are seeded, all reset at
+    /// every call from the call's function and arguments, so the same input gives
+    /// byte-identical output across runs, sandboxes and recoveries. See the README,
+    /// "Deterministic mode".
+    pub deterministic: bool,
 }
 
 /// Rows a function's failures turned into NULLs (the `null` error policy).
@@ -320,9 +328,19 @@ impl FunctionSet {
                 });
             }
         }
+        if options.deterministic && options.mode != Mode::Wasm {
+            return Err(Error::Invalid(format!(
+                "deterministic mode needs the wasm sandbox: --mode {} runs on the machine's own clocks and random numbers",
+                options.mode
+            )));
+        }
         let backend: Box<dyn Backend> = match options.mode {
             #[cfg(feature = "wasm")]
-            Mode::Wasm => Box::new(self::wasm::WasmBackend::new(options.limits.clone(), options.deps.clone())?),
+            Mode::Wasm => Box::new(self::wasm::WasmBackend::with_options(
+                options.limits.clone(),
+                options.deps.clone(),
+                options.deterministic,
+            )?),
             #[cfg(feature = "native")]
             Mode::Native => Box::new(self::native::NativeBackend::new(options.deps.as_deref())?),
             Mode::Process => Box::new(self::process::ProcessBackend::new(

@@ -37,6 +37,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bounds;
+use super::determinism::{seed_of, Determinism};
 use super::pool::{Lease, Load, Pool, Pooled};
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
@@ -103,6 +104,8 @@ pub struct SandboxState {
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     limiter: MemoryLimiter,
+    /// Deterministic mode's clocks and random sources, reset at every call.
+    determinism: Option<Determinism>,
 }
 
 impl WasiView for SandboxState {
@@ -225,7 +228,8 @@ impl Prepared {
 
     /// Creates a fresh sandbox: a new Store and an instance from the pre-initialized image.
     /// `deps` is preopened read-only as `/deps`.
-    pub async fn instantiate(&self, limits: &Limits, deps: Option<&Path>) -> Result<Sandbox> {
+    /// `deterministic`: virtual clocks and seeded random sources (see `determinism`).
+    pub async fn instantiate(&self, limits: &Limits, deps: Option<&Path>, deterministic: bool) -> Result<Sandbox> {
         let stdout = MemoryOutputPipe::new(PIPE_CAPACITY);
         let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
         let mut wasi = WasiCtxBuilder::new();
@@ -243,12 +247,20 @@ impl Prepared {
                 source: std::io::Error::other(format!("{e:#}")),
             })?;
         }
+        let determinism = deterministic.then(Determinism::default);
+        if let Some(determinism) = &determinism {
+            wasi.wall_clock(determinism.wall_clock())
+                .monotonic_clock(determinism.monotonic_clock())
+                .secure_random(determinism.random())
+                .insecure_random(determinism.random())
+                .insecure_random_seed(0);
+        }
         let wasi = wasi.build();
         let limiter = MemoryLimiter { limit: limits.memory_bytes, refused: false, peak: 0 };
         let mut table = ResourceTable::new();
         // Each open file under `/deps` holds a host descriptor: the cap bounds a sandbox's share.
         table.set_max_capacity(MAX_WASI_HANDLES);
-        let state = SandboxState { wasi, table, stdout, stderr, limiter };
+        let state = SandboxState { wasi, table, stdout, stderr, limiter, determinism };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Yield to the executor at every epoch tick, so a timeout can end a busy loop.
@@ -425,10 +437,17 @@ pub struct WasmBackend {
     pool: Pool<Instance>,
     /// The most linear memory any instance has grown to.
     peak: AtomicUsize,
+    /// Deterministic mode (`Options::deterministic`).
+    deterministic: bool,
 }
 
 impl WasmBackend {
     pub fn new(limits: Limits, deps: Option<PathBuf>) -> Result<Self> {
+        Self::with_options(limits, deps, false)
+    }
+
+    /// A pool whose sandboxes are deterministic when `deterministic` is set.
+    pub fn with_options(limits: Limits, deps: Option<PathBuf>, deterministic: bool) -> Result<Self> {
         if limits.max_instances == 0 {
             return Err(Error::Invalid("max_instances must be at least 1".into()));
         }
@@ -444,6 +463,7 @@ impl WasmBackend {
             loads: Mutex::new(Vec::new()),
             loading: Mutex::new(()),
             peak: AtomicUsize::new(0),
+            deterministic,
         };
         // One warm instance from the start: a bad limit or directory shows here, and the first
         // load does not pay for instantiation.
@@ -469,7 +489,7 @@ impl WasmBackend {
             // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
             // must not fail a loaded machine. The bound only guards against a hung host.
             let made =
-                drive(deadline_in(INSTANTIATE_TIMEOUT), self.prepared.instantiate(&self.limits, self.deps.as_deref()))?;
+                drive(deadline_in(INSTANTIATE_TIMEOUT), self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic))?;
             let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
             Ok(Instance {
                 sandbox,
@@ -491,6 +511,7 @@ impl WasmBackend {
             loads.get(instance.loaded..).unwrap_or_default().to_vec()
         };
         for load in missing {
+            self.begin(instance, budget.deadline, &[load.filename.as_bytes(), load.source.as_bytes()])?;
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = drive(
@@ -521,6 +542,22 @@ impl WasmBackend {
     fn prepare(&self, instance: &mut Instance) {
         instance.sandbox.store.data_mut().limiter.refused = false;
         instance.in_guest = true;
+    }
+
+    /// In deterministic mode, starts a call whose input is `input` over: clocks and random
+    /// sources reset to a state derived from it, and Python's `random` module reseeded.
+    fn begin(&self, instance: &mut Instance, deadline: tokio::time::Instant, input: &[&[u8]]) -> Result<()> {
+        let Some(determinism) = instance.sandbox.store.data().determinism.clone() else {
+            return Ok(());
+        };
+        let seed = seed_of(input);
+        determinism.begin(seed);
+        self.prepare(instance);
+        let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+        let outcome = drive(deadline, runtime.call_reseed(&mut instance.sandbox.store, seed))?;
+        self.finish(instance, None, outcome.map(|r| r.map(Ok)))?;
+        determinism.begin(seed);
+        Ok(())
     }
 
     /// Gives the instance `fuel` to spend (when fuel is metered), for all the guest entries of
@@ -692,6 +729,7 @@ impl WasmBackend {
         &self,
         function: &str,
         returns_output: bool,
+        input: &[&[u8]],
         call: impl FnOnce(
             &GuestRuntime,
             &mut Store<SandboxState>,
@@ -699,6 +737,9 @@ impl WasmBackend {
         ) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
     ) -> Reply<T> {
         self.with_instance(Some(function), |instance, budget| {
+            let mut identity = vec![function.as_bytes()];
+            identity.extend_from_slice(input);
+            self.begin(instance, budget.deadline, &identity)?;
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = call(runtime, &mut instance.sandbox.store, budget.deadline)?;
@@ -805,6 +846,7 @@ impl Backend for WasmBackend {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         self.with_instance(None, |instance, budget| {
+            self.begin(instance, budget.deadline, &[filename.as_bytes(), source.as_bytes()])?;
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome =
@@ -842,7 +884,9 @@ impl Backend for WasmBackend {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
-        let reply = self.guest_call(function, true, |runtime, store, deadline| {
+        let rows = num_rows.to_le_bytes();
+        let input = [&rows[..], &args.layout, &args.data];
+        let reply = self.guest_call(function, true, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_call(store, function, num_rows, &args, on_error))
         });
         let mut reply = map_reply(reply, |result| {
@@ -866,7 +910,7 @@ impl Backend for WasmBackend {
     }
 
     fn prepare_row(&self, function: &str) -> Reply<u32> {
-        self.guest_call(function, false, |runtime, store, deadline| {
+        self.guest_call(function, false, &[], |runtime, store, deadline| {
             drive(deadline, runtime.call_prepare(store, function))
         })
     }
@@ -876,7 +920,8 @@ impl Backend for WasmBackend {
             ErrorPolicy::Fail => wit::ErrorPolicy::Fail,
             ErrorPolicy::Null => wit::ErrorPolicy::Null,
         };
-        let reply = self.guest_call(function, true, |runtime, store, deadline| {
+        let function_id = id.to_le_bytes();
+        let reply = self.guest_call(function, true, &[&function_id[..], row], |runtime, store, deadline| {
             drive(deadline, runtime.call_call_row(store, id, row, on_error))
         });
         let Reply { result, mut output, fuel_used } = reply;
@@ -892,7 +937,9 @@ impl Backend for WasmBackend {
             return Reply::failed(Error::Invalid("batch too large".into()));
         };
         let args = or_fail!(to_wit(args));
-        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+        let rows = num_rows.to_le_bytes();
+        let input = [&rows[..], &args.layout, &args.data];
+        let reply = self.guest_call(function, false, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_call_table(store, function, num_rows, &args))
         });
         map_reply(reply, table_output)
@@ -913,7 +960,10 @@ impl Backend for WasmBackend {
             AggregateOp::Retract => wit::AggregateOp::Retract,
             AggregateOp::Merge => wit::AggregateOp::Merge,
         };
-        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+        let op_code = [op as u8];
+        let input =
+            [&op_code[..], &states.layout, &states.data, &groups.layout, &groups.data, &args.layout, &args.data];
+        let reply = self.guest_call(function, false, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_aggregate(store, function, op, &states, &groups, &args))
         });
         map_reply(reply, from_wit)
@@ -921,7 +971,7 @@ impl Backend for WasmBackend {
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
         let states = or_fail!(to_wit(vec![states]));
-        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+        let reply = self.guest_call(function, false, &[&states.layout, &states.data], |runtime, store, deadline| {
             drive(deadline, runtime.call_finish(store, function, &states))
         });
         map_reply(reply, from_wit)
@@ -929,7 +979,7 @@ impl Backend for WasmBackend {
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
         let states = or_fail!(to_wit(vec![states]));
-        let reply = self.guest_call(function, false, |runtime, store, deadline| {
+        let reply = self.guest_call(function, false, &[&states.layout, &states.data], |runtime, store, deadline| {
             drive(deadline, runtime.call_emit(store, function, &states))
         });
         map_reply(reply, table_output)

@@ -22,6 +22,10 @@ pub struct SetupArgs {
     /// The Python interpreter of process mode's workers (default: $UDFBOX_PYTHON, else python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Replayable runs (wasm mode): virtual clocks and random numbers seeded from each call's
+    /// function and arguments, so the same input gives byte-identical output.
+    #[arg(long)]
+    pub deterministic: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -112,8 +116,15 @@ pub fn options(mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<Opt
         }
         Mode::Wasm => {}
     }
-    let mut options =
-        Options { mode, params, limits, deps: setup.deps.clone(), python: setup.python.clone(), ..Default::default() };
+    let mut options = Options {
+        mode,
+        params,
+        limits,
+        deps: setup.deps.clone(),
+        python: setup.python.clone(),
+        deterministic: setup.deterministic,
+        ..Default::default()
+    };
     for entry in &setup.config {
         let (key, value) = key_value("--config", entry)?;
         options.config.set(&key, &value).map_err(|e| e.to_string())?;
