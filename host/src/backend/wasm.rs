@@ -488,8 +488,10 @@ impl WasmBackend {
         self.pool.checkout(|| {
             // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
             // must not fail a loaded machine. The bound only guards against a hung host.
-            let made =
-                drive(deadline_in(INSTANTIATE_TIMEOUT), self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic))?;
+            let made = drive(
+                deadline_in(INSTANTIATE_TIMEOUT),
+                self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic),
+            )?;
             let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
             Ok(Instance {
                 sandbox,
