@@ -1,0 +1,716 @@
+//! Cases from PyFlink's own test suite (`flink-python/pyflink/table/tests/`), run through SQL:
+//! the UDF code as PyFlink's tests write it (the functions registered under the names the tests
+//! give them), the test's rows as a VALUES table, the Table API call as its SQL equivalent, and
+//! the test's expected result. Every case runs in wasm, native and process mode and compares.
+
+use crate::harness::check;
+
+/// test_udtf.py: `MultiEmit` (a `TableFunction` that is also a `unittest.TestCase`, with a
+/// metric counter), a function returning a `range` or a `Row`, chained lateral joins.
+const UDTF: &str = r#"
+import unittest
+
+from pyflink.table import DataTypes
+from pyflink.table.udf import TableFunction, udtf, ScalarFunction, udf
+
+
+class MultiEmit(TableFunction, unittest.TestCase):
+
+    def open(self, function_context):
+        mg = function_context.get_metric_group()
+        self.counter = mg.add_group("key", "value").counter("my_counter")
+        self.counter_sum = 0
+
+    def eval(self, x, y):
+        self.counter.inc(y)
+        self.counter_sum += y
+        for i in range(y):
+            yield x, i
+
+
+@udtf(result_types=[DataTypes.BIGINT()])
+def identity(x):
+    if x is not None:
+        from pyflink.common import Row
+        return Row(x)
+
+
+# test specify the input_types
+@udtf(input_types=[DataTypes.BIGINT(), DataTypes.BIGINT()],
+      result_types=DataTypes.BIGINT())
+def condition_multi_emit(x, y):
+    if x == 3:
+        return range(y, x)
+
+
+class MultiNum(ScalarFunction):
+    def eval(self, x):
+        return x * 2
+
+multi_emit = udtf(MultiEmit(), result_types=[DataTypes.BIGINT(), DataTypes.BIGINT()])
+multi_num = udf(MultiNum(), result_type=DataTypes.BIGINT())
+"#;
+
+/// test_udtf.py's `from_elements([(1, 1, 3), (2, 1, 6), (3, 2, 9)], ['a', 'b', 'c'])`.
+const UDTF_TABLE: &str = "(VALUES (1, 1, 3), (2, 1, 6), (3, 2, 9)) AS MyTable(a, b, c)";
+
+/// test_table_function_with_sql_query and test_table_function (`join_lateral` and
+/// `left_outer_join_lateral` as SQL's lateral joins).
+#[tokio::test]
+async fn table_functions_joined_laterally() {
+    check(
+        UDTF,
+        None,
+        &format!(
+            "SELECT a, x, y FROM {UDTF_TABLE} LEFT JOIN LATERAL TABLE(multi_emit(a, b)) as T(x, y) ON TRUE \
+             ORDER BY a, x, y"
+        ),
+        "a,x,y
+         1,1,0
+         2,2,0
+         3,3,0
+         3,3,1",
+    )
+    .await;
+    check(
+        UDTF,
+        None,
+        &format!(
+            "SELECT x, y, n FROM {UDTF_TABLE}, LATERAL TABLE(multi_emit((a + a) / 2, multi_num(b))) AS T1(x, y) \
+             LEFT JOIN LATERAL TABLE(condition_multi_emit(x, y)) AS T2(m) ON TRUE \
+             LEFT JOIN LATERAL TABLE(identity(m)) AS T3(n) ON TRUE ORDER BY x, y, n"
+        ),
+        "x,y,n
+         1,0,
+         1,1,
+         2,0,
+         2,1,
+         3,0,0
+         3,0,1
+         3,0,2
+         3,1,1
+         3,1,2
+         3,2,2
+         3,3,",
+    )
+    .await;
+}
+
+/// test_udf.py's scalar functions: a lambda, a `ScalarFunction`, a decorated function, a
+/// callable object, a `functools.partial`, `open()` with metrics, functions without arguments.
+const SCALAR: &str = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import ScalarFunction, udf
+
+
+class SubtractOne(ScalarFunction):
+
+    def eval(self, i):
+        return i - 1
+
+
+class Subtract(ScalarFunction):
+
+    def open(self, function_context):
+        self.subtracted_value = 1
+        mg = function_context.get_metric_group()
+        self.counter = mg.add_group("key", "value").counter("my_counter")
+        self.counter_sum = 0
+
+    def eval(self, i):
+        # counter
+        self.counter.inc(i)
+        self.counter_sum += i
+        return i - self.subtracted_value
+
+
+class CallablePlus(object):
+
+    def __call__(self, col):
+        return col + 1
+
+
+@udf(result_type=DataTypes.BIGINT())
+def add(i, j):
+    return i + j
+
+
+add_one = udf(lambda i: i + 1, result_type=DataTypes.BIGINT())
+subtract_one = udf(SubtractOne(), result_type=DataTypes.BIGINT())
+add_one_callable = udf(CallablePlus(), result_type=DataTypes.BIGINT())
+
+
+def partial_func(col, param):
+    return col + param
+
+
+import functools
+add_one_partial = udf(functools.partial(partial_func, param=1),
+                      result_type=DataTypes.BIGINT())
+subtract = udf(Subtract(), result_type=DataTypes.BIGINT())
+one = udf(lambda: 1, result_type=DataTypes.BIGINT(), deterministic=True)
+two = udf(lambda: 2, result_type=DataTypes.BIGINT(), deterministic=False)
+plus = udf(lambda i, j: i + j - 1, result_type=DataTypes.BIGINT())
+f = udf(lambda i: i, result_type=DataTypes.BIGINT())
+"#;
+
+/// test_scalar_function, test_chaining_scalar_function, test_open, test_udf_without_arguments,
+/// test_overwrite_builtin_function and the join-condition tests.
+#[tokio::test]
+async fn scalar_functions_of_every_form() {
+    let table = "(VALUES (1, 2, 3), (2, 5, 6), (3, 1, 9)) AS t(a, b, c)";
+    check(
+        SCALAR,
+        None,
+        &format!(
+            "SELECT add_one(a) AS a, subtract_one(b) AS b, add(a, c) AS c, add_one_callable(a) AS d, \
+             add_one_partial(a) AS e, a AS f FROM {table} WHERE add_one(b) <= 3 ORDER BY f"
+        ),
+        "a,b,c,d,e,f
+         2,1,4,2,2,1
+         4,0,12,4,4,3",
+    )
+    .await;
+    check(
+        SCALAR,
+        None,
+        "SELECT add(add_one(a), subtract_one(b)) AS a, c, 1 AS d FROM (VALUES (1, 2, 1), (2, 5, 2), (3, 1, 3)) AS t(a, b, c)",
+        "a,c,d
+         3,1,1
+         7,2,1
+         4,3,1",
+    )
+    .await;
+    check(
+        SCALAR,
+        None,
+        "SELECT a, subtract(b) AS b, one() AS o, two() AS t, plus(a, b) AS p FROM (VALUES (1, 2), (2, 5), (3, 4)) AS t(a, b)",
+        "a,b,o,t,p
+         1,1,1,2,2
+         2,4,1,2,6
+         3,3,1,2,6",
+    )
+    .await;
+    check(
+        SCALAR,
+        None,
+        "SELECT * FROM (VALUES (1, 'Hi'), (2, 'Hi')) AS t1(a, b) JOIN (VALUES (2, 'Flink')) AS t2(c, d) ON f(a) = f(c)",
+        "a,b,c,d
+         2,Hi,2,Flink",
+    )
+    .await;
+}
+
+/// test_udf.py's test_all_data_types_expression: every type in and out, NULL included.
+const ALL_TYPES: &str = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf
+
+
+# decide whether two floats are equal
+def float_equal(a, b, rel_tol=1e-09, abs_tol=0.0):
+    return abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol)
+
+
+@udf(result_type=DataTypes.BOOLEAN())
+def boolean_func(bool_param):
+    assert isinstance(bool_param, bool), 'bool_param of wrong type %s !' \
+                                         % type(bool_param)
+    return bool_param
+
+@udf(result_type=DataTypes.TINYINT())
+def tinyint_func(tinyint_param):
+    assert isinstance(tinyint_param, int), 'tinyint_param of wrong type %s !' \
+                                           % type(tinyint_param)
+    return tinyint_param
+
+@udf(result_type=DataTypes.SMALLINT())
+def smallint_func(smallint_param):
+    assert isinstance(smallint_param, int), 'smallint_param of wrong type %s !' \
+                                            % type(smallint_param)
+    assert smallint_param == 32767, 'smallint_param of wrong value %s' % smallint_param
+    return smallint_param
+
+@udf(result_type=DataTypes.INT())
+def int_func(int_param):
+    assert isinstance(int_param, int), 'int_param of wrong type %s !' \
+                                       % type(int_param)
+    assert int_param == -2147483648, 'int_param of wrong value %s' % int_param
+    return int_param
+
+@udf(result_type=DataTypes.BIGINT())
+def bigint_func(bigint_param):
+    assert isinstance(bigint_param, int), 'bigint_param of wrong type %s !' \
+                                          % type(bigint_param)
+    return bigint_param
+
+@udf(result_type=DataTypes.BIGINT())
+def bigint_func_none(bigint_param):
+    assert bigint_param is None, 'bigint_param %s should be None!' % bigint_param
+    return bigint_param
+
+@udf(result_type=DataTypes.FLOAT())
+def float_func(float_param):
+    assert isinstance(float_param, float) and float_equal(float_param, 1.23, 1e-6), \
+        'float_param is wrong value %s !' % float_param
+    return float_param
+
+@udf(result_type=DataTypes.DOUBLE())
+def double_func(double_param):
+    assert isinstance(double_param, float) and float_equal(double_param, 1.98932, 1e-7), \
+        'double_param is wrong value %s !' % double_param
+    return double_param
+
+@udf(result_type=DataTypes.BYTES())
+def bytes_func(bytes_param):
+    assert bytes_param == b'flink', \
+        'bytes_param is wrong value %s !' % bytes_param
+    return bytes_param
+
+@udf(result_type=DataTypes.STRING())
+def str_func(str_param):
+    assert str_param == 'pyflink', \
+        'str_param is wrong value %s !' % str_param
+    return str_param
+
+@udf(result_type=DataTypes.DATE())
+def date_func(date_param):
+    from datetime import date
+    assert date_param == date(year=2014, month=9, day=13), \
+        'date_param is wrong value %s !' % date_param
+    return date_param
+
+@udf(result_type=DataTypes.TIME())
+def time_func(time_param):
+    from datetime import time
+    assert time_param == time(hour=12, minute=0, second=0, microsecond=123000), \
+        'time_param is wrong value %s !' % time_param
+    return time_param
+
+@udf(result_type=DataTypes.TIMESTAMP(3))
+def timestamp_func(timestamp_param):
+    from datetime import datetime
+    assert timestamp_param == datetime(2018, 3, 11, 3, 0, 0, 123000), \
+        'timestamp_param is wrong value %s !' % timestamp_param
+    return timestamp_param
+
+@udf(result_type=DataTypes.ARRAY(DataTypes.BIGINT()))
+def array_func(array_param):
+    assert array_param == [[1, 2, 3]], \
+        'array_param is wrong value %s !' % array_param
+    return array_param[0]
+
+@udf(result_type=DataTypes.MAP(DataTypes.BIGINT(), DataTypes.STRING()))
+def map_func(map_param):
+    assert map_param == {1: 'flink', 2: 'pyflink'}, \
+        'map_param is wrong value %s !' % map_param
+    return map_param
+
+@udf(result_type=DataTypes.DECIMAL(38, 18))
+def decimal_func(decimal_param):
+    from decimal import Decimal
+    assert decimal_param == Decimal('1000000000000000000.050000000000000000'), \
+        'decimal_param is wrong value %s !' % decimal_param
+    return decimal_param
+
+@udf(result_type=DataTypes.DECIMAL(38, 18))
+def decimal_cut_func(decimal_param):
+    from decimal import Decimal
+    assert decimal_param == Decimal('1000000000000000000.059999999999999999'), \
+        'decimal_param is wrong value %s !' % decimal_param
+    return decimal_param
+"#;
+
+#[tokio::test]
+async fn all_data_types_in_and_out() {
+    check(
+        ALL_TYPES,
+        None,
+        "SELECT bigint_func(a) AS a, bigint_func_none(b) AS b, tinyint_func(c) AS c, boolean_func(d) AS d, \
+           smallint_func(e) AS e, int_func(f) AS f, float_func(g) AS g, double_func(h) AS h, bytes_func(i) AS i, \
+           str_func(j) AS j, date_func(k) AS k, time_func(l) AS l, timestamp_func(m) AS m, array_func(n) AS n, \
+           map_func(o) AS o, decimal_func(p) AS p, decimal_cut_func(q) AS q \
+         FROM (VALUES (CAST(1 AS BIGINT), CAST(NULL AS BIGINT), CAST(1 AS TINYINT), true, CAST(32767 AS SMALLINT), \
+           CAST(-2147483648 AS INT), CAST(1.23 AS FLOAT), CAST(1.98932 AS DOUBLE), CAST('flink' AS BYTEA), 'pyflink', \
+           DATE '2014-09-13', TIME '12:00:00.123', TIMESTAMP '2018-03-11 03:00:00.123', \
+           make_array(make_array(CAST(1 AS BIGINT), 2, 3)), MAP {CAST(1 AS BIGINT): 'flink', 2: 'pyflink'}, \
+           CAST('1000000000000000000.05' AS DECIMAL(38, 18)), \
+           CAST('1000000000000000000.059999999999999999' AS DECIMAL(38, 18)))) \
+           AS t(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q)",
+        "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q
+         1,,1,true,32767,-2147483648,1.23,1.98932,666c696e6b,pyflink,2014-09-13,12:00:00.123,2018-03-11T03:00:00.123,\"[1, 2, 3]\",\"{1: flink, 2: pyflink}\",1000000000000000000.050000000000000000,1000000000000000000.059999999999999999",
+    )
+    .await;
+}
+
+/// test_udf.py's test_udf_with_constant_params: constants of every type as arguments.
+const CONSTANT_PARAMS: &str = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf
+
+
+# decide whether two floats are equal
+def float_equal(a, b, rel_tol=1e-09, abs_tol=0.0):
+    return abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol)
+
+
+def udf_with_constant_params(p, null_param, tinyint_param, smallint_param, int_param,
+                             bigint_param, decimal_param, float_param, double_param,
+                             boolean_param, str_param,
+                             date_param, time_param, timestamp_param):
+    from decimal import Decimal
+    import datetime
+
+    assert null_param is None, 'null_param is wrong value %s' % null_param
+
+    assert isinstance(tinyint_param, int), 'tinyint_param of wrong type %s !' \
+                                           % type(tinyint_param)
+    p += tinyint_param
+    assert isinstance(smallint_param, int), 'smallint_param of wrong type %s !' \
+                                            % type(smallint_param)
+    p += smallint_param
+    assert isinstance(int_param, int), 'int_param of wrong type %s !' \
+                                       % type(int_param)
+    p += int_param
+    assert isinstance(bigint_param, int), 'bigint_param of wrong type %s !' \
+                                          % type(bigint_param)
+    p += bigint_param
+    assert decimal_param == Decimal('1.05'), \
+        'decimal_param is wrong value %s ' % decimal_param
+
+    p += int(decimal_param)
+
+    assert isinstance(float_param, float) and float_equal(float_param, 1.23, 1e-06), \
+        'float_param is wrong value %s ' % float_param
+
+    p += int(float_param)
+    assert isinstance(double_param, float) and float_equal(double_param, 1.98932, 1e-07), \
+        'double_param is wrong value %s ' % double_param
+
+    p += int(double_param)
+
+    assert boolean_param is True, 'boolean_param is wrong value %s' % boolean_param
+
+    assert str_param == 'flink', 'str_param is wrong value %s' % str_param
+
+    assert date_param == datetime.date(year=2014, month=9, day=13), \
+        'date_param is wrong value %s' % date_param
+
+    assert time_param == datetime.time(hour=12, minute=0, second=0), \
+        'time_param is wrong value %s' % time_param
+
+    assert timestamp_param == datetime.datetime(1999, 9, 10, 5, 20, 10), \
+        'timestamp_param is wrong value %s' % timestamp_param
+
+    return p
+
+udf_with_constant_params = udf(udf_with_constant_params, result_type=DataTypes.BIGINT())
+udf_with_all_constant_params = udf(lambda i, j: i + j, result_type=DataTypes.BIGINT())
+"#;
+
+#[tokio::test]
+async fn constant_arguments_of_every_type() {
+    check(
+        CONSTANT_PARAMS,
+        None,
+        "select udf_with_all_constant_params(cast (1 as BIGINT),cast (2 as BIGINT)) AS a, \
+           udf_with_constant_params(a, cast (null as BIGINT),cast (1 as TINYINT),cast (1 as SMALLINT),\
+           cast (1 as INT),cast (1 as BIGINT),cast (1.05 as DECIMAL),cast (1.23 as FLOAT),\
+           cast (1.98932 as DOUBLE),true,'flink',cast ('2014-09-13' as DATE),cast ('12:00:00' as TIME),\
+           cast ('1999-09-10 05:20:10' as TIMESTAMP)) AS b \
+         from (VALUES (1, 2, 3), (2, 5, 6), (3, 1, 9)) AS test_table(a, b, c)",
+        "a,b
+         3,8
+         3,9
+         3,10",
+    )
+    .await;
+}
+
+/// test_udaf.py's aggregate functions (with its imports, `RemovableConcatIterator` included),
+/// registered under the names its tests give them.
+const UDAF: &str = r#"
+import collections
+import datetime
+from decimal import Decimal
+
+from pyflink.common import Row, RowKind
+from pyflink.fn_execution.state_impl import RemovableConcatIterator
+from pyflink.table import DataTypes
+from pyflink.table.data_view import ListView, MapView
+from pyflink.table.expressions import col
+from pyflink.table.udf import AggregateFunction, udaf
+from pyflink.table.window import Tumble, Slide, Session
+
+
+class CountAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        return accumulator[0]
+
+    def create_accumulator(self):
+        return [0]
+
+    def accumulate(self, accumulator, *args):
+        accumulator[0] = accumulator[0] + 1
+
+    def retract(self, accumulator, *args):
+        accumulator[0] = accumulator[0] - 1
+
+    def merge(self, accumulator, accumulators):
+        for other_acc in accumulators:
+            accumulator[0] = accumulator[0] + other_acc[0]
+
+    def get_accumulator_type(self):
+        return DataTypes.ARRAY(DataTypes.BIGINT())
+
+    def get_result_type(self):
+        return DataTypes.BIGINT()
+
+
+class SumAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        return accumulator[0]
+
+    def create_accumulator(self):
+        return [0]
+
+    def accumulate(self, accumulator, *args):
+        accumulator[0] = accumulator[0] + args[0]
+
+    def retract(self, accumulator, *args):
+        accumulator[0] = accumulator[0] - args[0]
+
+    def merge(self, accumulator, accumulators):
+        for other_acc in accumulators:
+            accumulator[0] = accumulator[0] + other_acc[0]
+
+    def get_accumulator_type(self):
+        return DataTypes.ARRAY(DataTypes.BIGINT())
+
+    def get_result_type(self):
+        return DataTypes.BIGINT()
+
+
+class ConcatAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        str_list = [i for i in accumulator[0]]
+        str_list.sort()
+        return accumulator[1].join(str_list)
+
+    def create_accumulator(self):
+        return Row([], '')
+
+    def accumulate(self, accumulator, *args):
+        if args[0] is not None:
+            accumulator[1] = args[1]
+            accumulator[0].append(args[0])
+
+    def retract(self, accumulator, *args):
+        if args[0] is not None:
+            accumulator[0].remove(args[0])
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.ARRAY(DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.STRING()
+
+
+class CountDistinctAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        return accumulator[1]
+
+    def create_accumulator(self):
+        return Row(MapView(), 0)
+
+    def accumulate(self, accumulator, *args):
+        input_str = args[0]
+        if accumulator[0].is_empty() or input_str not in accumulator[0] \
+                or accumulator[0][input_str] is None:
+            accumulator[0][input_str] = 1
+            accumulator[1] += 1
+        else:
+            accumulator[0][input_str] += 1
+        if input_str == "clear":
+            accumulator[0].clear()
+            accumulator[1] = 0
+
+    def retract(self, accumulator, *args):
+        input_str = args[0]
+        if accumulator[0].is_empty() or input_str not in accumulator[0]:
+            return
+        accumulator[0].put_all({input_str: accumulator[0][input_str] - 1})
+        if accumulator[0][input_str] <= 0:
+            accumulator[1] -= 1
+            accumulator[0][input_str] = None
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.MAP(DataTypes.STRING(), DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.BIGINT()
+
+
+class TestIterateAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        # test iterate keys
+        key_set = [i for i in accumulator[0]]
+        key_set.sort()
+        # test iterate values
+        value_set = [str(i) for i in accumulator[0].values()]
+        value_set.sort()
+        item_set = {}
+        # test iterate items
+        for key, value in accumulator[0].items():
+            item_set[key] = value
+        ordered_item_set = collections.OrderedDict()
+        for key in key_set:
+            ordered_item_set[key] = str(item_set[key])
+        try:
+            # test auto clear the cached iterators
+            next(iter(accumulator[0].items()))
+        except StopIteration:
+            pass
+        return Row(",".join(key_set),
+                   ','.join(value_set),
+                   ",".join([":".join(item) for item in ordered_item_set.items()]),
+                   accumulator[1])
+
+    def create_accumulator(self):
+        return Row(MapView(), 0)
+
+    def accumulate(self, accumulator, *args):
+        input_str = args[0]
+        if input_str not in accumulator[0]:
+            accumulator[0][input_str] = 1
+            accumulator[1] += 1
+        else:
+            accumulator[0][input_str] += 1
+
+    def retract(self, accumulator, *args):
+        input_str = args[0]
+        if input_str not in accumulator[0]:
+            return
+        accumulator[0][input_str] -= 1
+        if accumulator[0][input_str] == 0:
+            # test removable iterator
+            key_iter = iter(accumulator[0].keys())  # type: RemovableConcatIterator
+            while True:
+                try:
+                    key = next(key_iter)
+                    if key == input_str:
+                        key_iter.remove()
+                except StopIteration:
+                    break
+            accumulator[1] -= 1
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.MAP_VIEW(DataTypes.STRING(), DataTypes.BIGINT())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.STRING()),
+            DataTypes.FIELD("f1", DataTypes.STRING()),
+            DataTypes.FIELD("f2", DataTypes.STRING()),
+            DataTypes.FIELD("f3", DataTypes.BIGINT())])
+
+concat = udaf(ConcatAggregateFunction())
+my_count = udaf(CountDistinctAggregateFunction())
+test_iterate = udaf(TestIterateAggregateFunction())
+my_sum = udaf(SumAggregateFunction())
+my_cnt = udaf(CountAggregateFunction())
+"#;
+
+/// test_udaf.py's `source` rows.
+const UDAF_SOURCE: &str = "(VALUES (1, 'Hi_', 'hi'), (1, 'Hi', 'hi'), (2, 'hello', 'hello'), (3, 'Hi_', 'hi'), \
+    (3, 'Hi', 'hi'), (4, 'hello', 'hello'), (5, 'Hi2_', 'hi'), (5, 'Hi2', 'hi'), (6, 'hello2', 'hello'), \
+    (7, 'Hi', 'hi'), (8, 'hello', 'hello'), (9, 'Hi2', 'hi'), (13, 'Hi3', 'hi')) AS source(a, b, c)";
+
+/// test_distinct_and_filter: `f(DISTINCT ...)` passes each distinct argument row once, and a
+/// FILTER that leaves a group no rows gives `get_value` of a new accumulator.
+#[tokio::test]
+async fn distinct_and_filter() {
+    check(
+        UDAF,
+        None,
+        &format!(
+            "select concat(distinct b, '.') as a, concat(distinct b, ',') filter (where c = 'hi') as b, \
+             concat(distinct b, ',') filter (where c = 'hello') as c, c as d \
+             from (select LAST_VALUE(b) as b, LAST_VALUE(c) as c from {UDAF_SOURCE} group by a) AS retract_table \
+             group by c ORDER BY a"
+        ),
+        "a,b,c,d
+         Hi.Hi2.Hi3,\"Hi,Hi2,Hi3\",,hi
+         hello.hello2,,\"hello,hello2\",hello",
+    )
+    .await;
+    check(
+        UDAF,
+        None,
+        &format!(
+            "select my_sum(distinct a) AS s, my_cnt(distinct b) AS n, my_cnt(b) AS m, c \
+             from {UDAF_SOURCE} group by c ORDER BY c"
+        ),
+        "s,n,m,c
+         20,2,4,hello
+         38,5,9,hi",
+    )
+    .await;
+    check(
+        UDAF,
+        None,
+        &format!("select my_sum(distinct a) AS s, my_cnt(distinct b) AS n, my_cnt(b) AS m from {UDAF_SOURCE}"),
+        "s,n,m
+         58,7,13",
+    )
+    .await;
+}
+
+/// test_map_view, test_map_view_iterate (a ROW result read field by field) and
+/// test_data_view_clear.
+#[tokio::test]
+async fn map_views_counted_iterated_and_cleared() {
+    let retract_table =
+        format!("(select LAST_VALUE(b) as b, LAST_VALUE(c) as c from {UDAF_SOURCE} group by a) AS retract_table");
+    check(
+        UDAF,
+        None,
+        &format!("select my_count(b) as a, c from {retract_table} group by c order by c"),
+        "a,c
+         2,hello
+         3,hi",
+    )
+    .await;
+    check(
+        UDAF,
+        None,
+        &format!(
+            "select a['f0'] AS a, a['f1'] AS b, a['f2'] AS c, a['f3'] AS d, e \
+             FROM (select test_iterate(b) as a, c AS e from {retract_table} group by c) ORDER BY c"
+        ),
+        "a,b,c,d,e
+         \"Hi,Hi2,Hi3\",\"1,2,3\",\"Hi:3,Hi2:2,Hi3:1\",3,hi
+         \"hello,hello2\",\"1,3\",\"hello:3,hello2:1\",2,hello",
+    )
+    .await;
+    check(
+        UDAF,
+        None,
+        "select my_count(b) as a, c from (VALUES (2, 'hello', 'hello'), (4, 'clear', 'hello'), \
+         (6, 'hello2', 'hello'), (8, 'hello', 'hello')) AS t(a, b, c) group by c",
+        "a,c
+         2,hello",
+    )
+    .await;
+}
