@@ -714,3 +714,326 @@ async fn map_views_counted_iterated_and_cleared() {
     )
     .await;
 }
+
+/// test_pandas_udf.py: a pandas function beside general ones (test_basic_functionality), and
+/// test_non_exist_func_type's check of PyFlink's error message.
+const PANDAS_SCALAR: &str = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import ScalarFunction, udf
+
+
+class SubtractOne(ScalarFunction):
+
+    def eval(self, i):
+        return i - 1
+
+
+@udf(result_type=DataTypes.BIGINT())
+def add(i, j):
+    return i + j
+
+# pandas UDF
+add_one = udf(lambda i: i + 1, result_type=DataTypes.BIGINT(), func_type="pandas")
+
+# general Python UDF
+subtract_one = udf(SubtractOne(), DataTypes.BIGINT(), DataTypes.BIGINT())
+
+try:
+    udf(lambda i: i + 1, result_type=DataTypes.BIGINT(), func_type="non-exist")
+    raise AssertionError("accepted")
+except ValueError as e:
+    import re
+    assert re.search('The func_type must be one of \'general, pandas\'', str(e)), str(e)
+"#;
+
+#[tokio::test]
+async fn pandas_and_general_scalar_functions_together() {
+    check(
+        PANDAS_SCALAR,
+        None,
+        "SELECT a, b + 1 AS b, add(a + 1, subtract_one(c)) + 2 AS c, add(add_one(a), 1) AS d \
+         FROM (VALUES (1, 2, 3), (2, 5, 6), (3, 1, 9)) AS t(a, b, c) WHERE add_one(b) <= 3 ORDER BY a",
+        "a,b,c,d
+         1,3,6,3
+         3,2,14,5",
+    )
+    .await;
+}
+
+/// test_pandas_udaf.py's imports (`pyflink.datastream` included) and functions.
+const PANDAS_UDAF: &str = r#"
+import unittest
+
+from pyflink.datastream import TimeCharacteristic
+from pyflink.table import expressions as expr
+from pyflink.table.types import DataTypes
+from pyflink.table.udf import udaf, udf, AggregateFunction
+
+
+@udaf(result_type=DataTypes.FLOAT(), func_type="pandas")
+def mean_udaf(v):
+    return v.mean()
+
+
+class MaxAdd(AggregateFunction, unittest.TestCase):
+
+    def open(self, function_context):
+        mg = function_context.get_metric_group()
+        self.counter = mg.add_group("key", "value").counter("my_counter")
+        self.counter_sum = 0
+
+    def get_value(self, accumulator):
+        # counter
+        self.counter.inc(10)
+        self.counter_sum += 10
+        return accumulator[0]
+
+    def create_accumulator(self):
+        return []
+
+    def accumulate(self, accumulator, *args):
+        result = 0
+        for arg in args:
+            result += arg.max()
+        accumulator.append(result)
+
+max_add = udaf(MaxAdd(), result_type=DataTypes.INT(), func_type="pandas")
+"#;
+
+/// test_over_window_aggregate_function: vectorized aggregates over ROWS and RANGE frames.
+#[tokio::test]
+async fn vectorized_aggregates_over_row_and_range_frames() {
+    let table = "(VALUES (CAST(1 AS TINYINT), CAST(2 AS SMALLINT), 3, TIMESTAMP '2018-03-11 03:10:00'), \
+        (3, 2, 1, TIMESTAMP '2018-03-11 03:10:00'), (2, 1, 2, TIMESTAMP '2018-03-11 03:10:00'), \
+        (1, 3, 1, TIMESTAMP '2018-03-11 03:10:00'), (1, 8, 5, TIMESTAMP '2018-03-11 04:20:00'), \
+        (2, 3, 6, TIMESTAMP '2018-03-11 03:30:00')) AS T(a, b, c, rowtime)";
+    check(
+        PANDAS_UDAF,
+        None,
+        &format!(
+            "select a,
+             mean_udaf(b) over (PARTITION BY a ORDER BY rowtime
+               ROWS BETWEEN UNBOUNDED preceding AND UNBOUNDED FOLLOWING) AS b,
+             max_add(b, c) over (PARTITION BY a ORDER BY rowtime
+               ROWS BETWEEN UNBOUNDED preceding AND 0 FOLLOWING) AS c,
+             mean_udaf(b) over (PARTITION BY a ORDER BY rowtime
+               ROWS BETWEEN 1 PRECEDING AND UNBOUNDED FOLLOWING) AS d,
+             mean_udaf(c) over (PARTITION BY a ORDER BY rowtime
+               ROWS BETWEEN 1 PRECEDING AND 0 FOLLOWING) AS e,
+             mean_udaf(c) over (PARTITION BY a ORDER BY rowtime
+               RANGE BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS f,
+             mean_udaf(b) over (PARTITION BY a ORDER BY rowtime
+               RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS g,
+             mean_udaf(b) over (PARTITION BY a ORDER BY rowtime
+               RANGE BETWEEN INTERVAL '20' MINUTE PRECEDING AND UNBOUNDED FOLLOWING) AS h,
+             mean_udaf(c) over (PARTITION BY a ORDER BY rowtime
+               RANGE BETWEEN INTERVAL '20' MINUTE PRECEDING AND UNBOUNDED FOLLOWING) AS i,
+             mean_udaf(c) over (PARTITION BY a ORDER BY rowtime
+               RANGE BETWEEN INTERVAL '20' MINUTE PRECEDING AND CURRENT ROW) AS j
+            from {table} ORDER BY a, c"
+        ),
+        "a,b,c,d,e,f,g,h,i,j
+         1,4.3333335,5,4.3333335,3.0,3.0,2.5,4.3333335,3.0,2.0
+         1,4.3333335,6,4.3333335,2.0,3.0,2.5,4.3333335,3.0,2.0
+         1,4.3333335,13,5.5,3.0,3.0,4.3333335,8.0,5.0,5.0
+         2,2.0,3,2.0,2.0,4.0,1.0,2.0,4.0,2.0
+         2,2.0,9,2.0,4.0,4.0,2.0,2.0,4.0,4.0
+         3,2.0,3,2.0,1.0,1.0,2.0,2.0,1.0,1.0",
+    )
+    .await;
+}
+
+/// test_row_based_operation.py's functions. Its Table API row operations have SQL equivalents:
+/// `map(f)` is a ROW-valued call whose fields are selected, `flat_map(f)` a lateral join over
+/// the row as a struct, `aggregate(f)` and `flat_aggregate(f)` an aggregate over the row as a
+/// struct (the table aggregate's rows unnested).
+const ROW_BASED: &str = r#"
+from pyflink.common import Row
+from pyflink.table import expressions as expr, ListView
+from pyflink.table.types import DataTypes
+from pyflink.table.udf import udf, udtf, udaf, AggregateFunction, TableAggregateFunction, udtaf
+
+
+class CountAndSumAggregateFunction(AggregateFunction):
+
+    def get_value(self, accumulator):
+        from pyflink.common import Row
+        return Row(accumulator[0], accumulator[1])
+
+    def create_accumulator(self):
+        from pyflink.common import Row
+        return Row(0, 0)
+
+    def accumulate(self, accumulator, *args):
+        accumulator[0] += 1
+        accumulator[1] += args[0][1]
+
+    def retract(self, accumulator, *args):
+        accumulator[0] -= 1
+        accumulator[1] -= args[0][1]
+
+    def merge(self, accumulator, accumulators):
+        for other_acc in accumulators:
+            accumulator[0] += other_acc[0]
+            accumulator[1] += other_acc[1]
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW(
+            [DataTypes.FIELD("a", DataTypes.BIGINT()),
+             DataTypes.FIELD("b", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.ROW(
+            [DataTypes.FIELD("a", DataTypes.BIGINT()),
+             DataTypes.FIELD("b", DataTypes.BIGINT())])
+
+
+class Top2(TableAggregateFunction):
+
+    def emit_value(self, accumulator):
+        yield Row(accumulator[0])
+        yield Row(accumulator[1])
+
+    def create_accumulator(self):
+        return [None, None]
+
+    def accumulate(self, accumulator, *args):
+        if args[0][0] is not None:
+            if accumulator[0] is None or args[0][0] > accumulator[0]:
+                accumulator[1] = accumulator[0]
+                accumulator[0] = args[0][0]
+            elif accumulator[1] is None or args[0][0] > accumulator[1]:
+                accumulator[1] = args[0][0]
+
+    def retract(self, accumulator, *args):
+        accumulator[0] = accumulator[0] - 1
+
+    def merge(self, accumulator, accumulators):
+        for other_acc in accumulators:
+            self.accumulate(accumulator, other_acc[0])
+            self.accumulate(accumulator, other_acc[1])
+
+    def get_accumulator_type(self):
+        return DataTypes.ARRAY(DataTypes.BIGINT())
+
+    def get_result_type(self):
+        return DataTypes.ROW(
+            [DataTypes.FIELD("a", DataTypes.BIGINT())])
+
+
+class ListViewConcatTableAggregateFunction(TableAggregateFunction):
+
+    def emit_value(self, accumulator):
+        result = accumulator[1].join(accumulator[0])
+        yield Row(result)
+        yield Row(result)
+
+    def create_accumulator(self):
+        return Row(ListView(), '')
+
+    def accumulate(self, accumulator, *args):
+        accumulator[1] = args[1]
+        accumulator[0].add(args[0])
+
+    def retract(self, accumulator, *args):
+        raise NotImplementedError
+
+    def get_accumulator_type(self):
+        return DataTypes.ROW([
+            DataTypes.FIELD("f0", DataTypes.LIST_VIEW(DataTypes.STRING())),
+            DataTypes.FIELD("f1", DataTypes.BIGINT())])
+
+    def get_result_type(self):
+        return DataTypes.ROW([DataTypes.FIELD("a", DataTypes.STRING())])
+
+
+func = udf(lambda x: Row(x + 1, x * x), result_type=DataTypes.ROW(
+    [DataTypes.FIELD("a", DataTypes.BIGINT()),
+     DataTypes.FIELD("b", DataTypes.BIGINT())]))
+
+
+@udtf(result_types=[DataTypes.INT(), DataTypes.STRING()])
+def split(x):
+    for s in x[1].split(","):
+        yield x[0], s
+
+function = CountAndSumAggregateFunction()
+agg = udaf(function,
+           result_type=function.get_result_type(),
+           accumulator_type=function.get_accumulator_type(),
+           name=str(function.__class__.__name__))
+mytop = udtaf(Top2())
+my_concat = udtaf(ListViewConcatTableAggregateFunction())
+"#;
+
+#[tokio::test]
+async fn row_based_operations_as_sql() {
+    // test_map
+    check(
+        ROW_BASED,
+        None,
+        "SELECT r['a'] AS a, r['b'] AS b FROM (SELECT func(x['a']) AS r FROM (SELECT func(b) AS x \
+         FROM (VALUES (CAST(1 AS TINYINT), CAST(2 AS SMALLINT), 3), (2, 1, 3), (1, 5, 4), (1, 8, 6), (2, 3, 4)) AS t(a, b, c)))",
+        "a,b
+         4,9
+         3,4
+         7,36
+         10,81
+         5,16",
+    )
+    .await;
+    // test_flat_map: the row reaches the function as one value, indexed by position.
+    check(
+        ROW_BASED,
+        None,
+        "SELECT a, b FROM (VALUES (CAST(1 AS TINYINT), '2,3'), (2, '1'), (1, '5,6,7')) AS t(x, y), \
+         LATERAL TABLE(split(struct(x, y))) AS T(a, b)",
+        "a,b
+         1,2
+         1,3
+         2,1
+         1,5
+         1,6
+         1,7",
+    )
+    .await;
+    // test_aggregate: `name=` is the SQL name.
+    check(
+        ROW_BASED,
+        None,
+        "SELECT a, r['a'] AS c, r['b'] AS d FROM (SELECT a, CountAndSumAggregateFunction(struct(a, b, c)) AS r \
+         FROM (VALUES (1, CAST(2 AS SMALLINT), 3), (2, 1, 3), (1, 5, 4), (1, 8, 6), (2, 3, 4)) AS t(a, b, c) \
+         GROUP BY a) ORDER BY a",
+        "a,c,d
+         1,3,15
+         2,2,4",
+    )
+    .await;
+    // test_flat_aggregate: Top2 of each group, then Top2 of those.
+    check(
+        ROW_BASED,
+        None,
+        "SELECT unnest(mytop(struct(r['a']))) AS b FROM (SELECT unnest(mytop(struct(a))) AS r \
+         FROM (VALUES (1, 'Hi', 'Hello'), (3, 'Hi', 'hi'), (5, 'Hi2', 'hi'), (7, 'Hi', 'Hello'), (2, 'Hi', 'Hello')) \
+         AS t(a, b, c) GROUP BY c)",
+        "b
+         {a: 7}
+         {a: 5}",
+    )
+    .await;
+    // test_flat_aggregate_list_view
+    check(
+        ROW_BASED,
+        None,
+        "SELECT r['a'] AS a, c FROM (SELECT unnest(my_concat(b, ',')) AS r, c FROM (VALUES (1, 'Hi', 'Hello'), \
+         (3, 'Hi', 'hi'), (3, 'Hi2', 'hi'), (3, 'Hi', 'hi'), (2, 'Hi', 'Hello'), (1, 'Hi2', 'Hello'), \
+         (3, 'Hi3', 'hi'), (3, 'Hi2', 'Hello'), (3, 'Hi3', 'hi'), (2, 'Hi3', 'Hello')) AS t(a, b, c) GROUP BY c) \
+         ORDER BY c",
+        "a,c
+         \"Hi,Hi,Hi2,Hi2,Hi3\",Hello
+         \"Hi,Hi,Hi2,Hi2,Hi3\",Hello
+         \"Hi,Hi2,Hi,Hi3,Hi3\",hi
+         \"Hi,Hi2,Hi,Hi3,Hi3\",hi",
+    )
+    .await;
+}
