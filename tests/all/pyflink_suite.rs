@@ -1037,3 +1037,142 @@ async fn row_based_operations_as_sql() {
     )
     .await;
 }
+
+/// test_udf.py as of Flink 2: `FunctionContext.get_job_parameter` (PyFlink's
+/// `pipeline.global-job-parameters`, udfbox's `--param`), `ScalarFunction`s that are also
+/// `unittest.TestCase`s, a ROW argument read by field name, result types as strings.
+const SCALAR_FLINK2: &str = r#"
+import datetime
+import os
+import unittest
+import uuid
+
+from pyflink.common import Row
+from pyflink.table import DataTypes, expressions as expr
+from pyflink.table.expressions import call
+from pyflink.table.udf import ScalarFunction, udf, FunctionContext
+
+
+class SubtractWithParameters(ScalarFunction):
+
+    def open(self, function_context: FunctionContext):
+        self.subtract_value = int(function_context.get_job_parameter("subtract_value", "1"))
+
+    def eval(self, i):
+        return i - self.subtract_value
+
+
+class SubtractWithMetrics(ScalarFunction, unittest.TestCase):
+
+    def open(self, function_context):
+        self.subtracted_value = 1
+        mg = function_context.get_metric_group()
+        self.counter = mg.add_group("key", "value").counter("my_counter")
+        self.counter_sum = 0
+
+    def eval(self, i):
+        # counter
+        self.counter.inc(i)
+        self.counter_sum += i
+        return i - self.subtracted_value
+
+
+class Subtract(ScalarFunction, unittest.TestCase):
+
+    def open(self, function_context):
+        self.subtracted_value = 1
+        self.counter_sum = 0
+
+    def eval(self, i):
+        # counter
+        self.counter_sum += i
+        return i - self.subtracted_value
+
+subtract_two = udf(SubtractWithParameters(), result_type=DataTypes.BIGINT())
+subtract_m = udf(SubtractWithMetrics(), result_type=DataTypes.BIGINT())
+subtract = udf(Subtract(), result_type=DataTypes.BIGINT())
+
+@udf(result_type=DataTypes.BIGINT())
+def check_memory_limit(exec_mode):
+    if exec_mode == "process":
+        assert os.environ['_PYTHON_WORKER_MEMORY_LIMIT'] is not None
+    return 1
+
+@udf(result_type=DataTypes.ROW([DataTypes.FIELD('f1', DataTypes.INT())]))
+def inc(input_row):
+    return Row(input_row.b)
+
+@udf(result_type='ARRAY<BIGINT>')
+def array_func(array_param):
+    assert array_param == [[1, 2, 3]] or array_param == ((1, 2, 3),), \
+        'array_param is wrong value %s !' % array_param
+    return array_param[0]
+
+@udf(result_type='MAP<BIGINT, STRING>')
+def map_func(map_param):
+    assert map_param == {1: 'flink', 2: 'pyflink'}, \
+        'map_param is wrong value %s !' % map_param
+    return map_param
+
+@udf(result_type='DECIMAL(38, 18)')
+def decimal_func(decimal_param):
+    from decimal import Decimal
+    assert decimal_param == Decimal('1000000000000000000.050000000000000000'), \
+        'decimal_param is wrong value %s !' % decimal_param
+    return decimal_param
+
+@udf(result_type='TIMESTAMP(3)')
+def timestamp_func(timestamp_param):
+    from datetime import datetime
+    assert timestamp_param == datetime(2018, 3, 11, 3, 0, 0, 123000), \
+        'timestamp_param is wrong value %s !' % timestamp_param
+    return timestamp_param
+
+@udf(result_type='TIME')
+def time_func(time_param):
+    from datetime import time
+    assert time_param == time(hour=12, minute=0, second=0, microsecond=123000), \
+        'time_param is wrong value %s !' % time_param
+    return time_param
+"#;
+
+#[tokio::test]
+async fn job_parameters_row_fields_and_type_strings() {
+    // test_scalar_function: without the job parameter `subtract_value`, its default 1.
+    check(
+        SCALAR_FLINK2,
+        None,
+        "SELECT subtract_two(b) AS s, subtract_m(b) AS m, subtract(b) AS t, check_memory_limit('thread') AS c \
+         FROM (VALUES (1, 2, 3), (2, 5, 6), (3, 1, 9)) AS t(a, b, c)",
+        "s,m,t,c
+         1,1,1,1
+         4,4,4,1
+         0,0,0,1",
+    )
+    .await;
+    // test_udf_with_rowtime_arguments: `input_row.b`.
+    check(
+        SCALAR_FLINK2,
+        None,
+        "SELECT inc(named_struct('a', a, 'b', b, 'c', c))['f1'] AS a \
+         FROM (VALUES (CAST(1 AS BIGINT), CAST(42 AS INT), 'a'), (2, 5, 'a'), (3, 1000, 'c'), (100, 1000, 'c')) AS t(a, b, c)",
+        "a
+         42
+         5
+         1000
+         1000",
+    )
+    .await;
+    // test_all_data_types_string
+    check(
+        SCALAR_FLINK2,
+        None,
+        "SELECT array_func(make_array(make_array(CAST(1 AS BIGINT), 2, 3))) AS n, \
+           map_func(MAP {CAST(1 AS BIGINT): 'flink', 2: 'pyflink'}) AS o, \
+           decimal_func(CAST('1000000000000000000.05' AS DECIMAL(38, 18))) AS p, \
+           timestamp_func(TIMESTAMP '2018-03-11 03:00:00.123') AS m, time_func(TIME '12:00:00.123') AS l",
+        "n,o,p,m,l
+         \"[1, 2, 3]\",\"{1: flink, 2: pyflink}\",1000000000000000000.050000000000000000,2018-03-11T03:00:00.123,12:00:00.123",
+    )
+    .await;
+}
