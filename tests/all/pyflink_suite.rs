@@ -417,7 +417,7 @@ async fn constant_arguments_of_every_type() {
            udf_with_constant_params(a, cast (null as BIGINT),cast (1 as TINYINT),cast (1 as SMALLINT),\
            cast (1 as INT),cast (1 as BIGINT),cast (1.05 as DECIMAL),cast (1.23 as FLOAT),\
            cast (1.98932 as DOUBLE),true,'flink',cast ('2014-09-13' as DATE),cast ('12:00:00' as TIME),\
-           cast ('1999-09-10 05:20:10' as TIMESTAMP)) AS b \
+           cast ('1999-9-10 05:20:10' as TIMESTAMP)) AS b \
          from (VALUES (1, 2, 3), (2, 5, 6), (3, 1, 9)) AS test_table(a, b, c)",
         "a,b
          3,8
