@@ -1176,3 +1176,83 @@ async fn job_parameters_row_fields_and_type_strings() {
     )
     .await;
 }
+
+/// The table functions of PyFlink's python_udfs.md (a `TableFunction` yielding tuples; a
+/// generator, a function returning an iterator and one returning an iterable), and a function
+/// returning one tuple, which PyFlink takes as one row.
+const DOC_TABLE_FUNCTIONS: &str = r#"
+from pyflink.table import DataTypes
+from pyflink.table.udf import TableFunction, udtf
+
+
+class Split(TableFunction):
+    def eval(self, string):
+        for s in string.split(" "):
+            yield s, len(s)
+
+
+split = udtf(Split(), result_types=[DataTypes.STRING(), DataTypes.INT()])
+
+
+# option 1: generator function
+@udtf(result_types=DataTypes.BIGINT())
+def generator_func(x):
+      yield 1
+      yield 2
+
+# option 2: return iterator
+@udtf(result_types=DataTypes.BIGINT())
+def iterator_func(x):
+      return range(5)
+
+# option 3: return iterable
+@udtf(result_types=DataTypes.BIGINT())
+def iterable_func(x):
+      result = [1, 2, 3]
+      return result
+
+
+@udtf(result_types=[DataTypes.BIGINT(), DataTypes.STRING()])
+def one_row(x):
+    return x, "p"
+
+
+@udtf(result_types=[DataTypes.BIGINT(), DataTypes.STRING()])
+def two_rows(x):
+    return (x, "p"), (x + 1, "q")
+"#;
+
+#[tokio::test]
+async fn documented_table_function_forms() {
+    check(
+        DOC_TABLE_FUNCTIONS,
+        None,
+        "SELECT a, word, length FROM (VALUES ('hello world'), ('')) AS MyTable(a) \
+         LEFT JOIN LATERAL TABLE(split(a)) as T(word, length) ON TRUE ORDER BY a, word",
+        "a,word,length
+         ,,0
+         hello world,hello,5
+         hello world,world,5",
+    )
+    .await;
+    check(
+        DOC_TABLE_FUNCTIONS,
+        None,
+        "SELECT count(*) AS n, sum(g) AS g, sum(i) AS i, sum(l) AS l FROM (VALUES (1)) AS t(x), \
+         LATERAL TABLE(generator_func(x)) AS G(g), LATERAL TABLE(iterator_func(x)) AS I(i), \
+         LATERAL TABLE(iterable_func(x)) AS L(l)",
+        "n,g,i,l
+         30,45,60,60",
+    )
+    .await;
+    check(
+        DOC_TABLE_FUNCTIONS,
+        None,
+        "SELECT a, b, c, d FROM (VALUES (1)) AS t(x), LATERAL TABLE(one_row(x)) AS T(a, b), \
+         LATERAL TABLE(two_rows(x)) AS U(c, d) ORDER BY c",
+        "a,b,c,d
+         1,p,1,p
+         1,p,2,q",
+    )
+    .await;
+}
