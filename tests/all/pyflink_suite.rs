@@ -1256,3 +1256,51 @@ async fn documented_table_function_forms() {
     )
     .await;
 }
+
+/// test_udaf.py's window rows `(a, b, c, rowtime)`.
+const UDAF_WINDOW_ROWS: &str =
+    "(VALUES (CAST(1 AS TINYINT), CAST(1 AS SMALLINT), 2, TIMESTAMP '2018-03-11 03:10:00'), \
+    (3, 3, 2, TIMESTAMP '2018-03-11 03:10:00'), (2, 2, 1, TIMESTAMP '2018-03-11 03:10:00'), \
+    (2, 2, 1, TIMESTAMP '2018-03-11 03:30:00'), (1, 1, 3, TIMESTAMP '2018-03-11 03:40:00'), \
+    (1, 1, 8, TIMESTAMP '2018-03-11 04:20:00')) AS source_table(a, b, c, rowtime)";
+
+/// test_tumbling_group_window_over_time and test_sliding_group_window_over_time: general
+/// aggregates (a MapView accumulator, a list accumulator) in Flink's TUMBLE and HOP windows.
+#[tokio::test]
+async fn general_aggregates_in_group_windows() {
+    check(
+        UDAF,
+        None,
+        &format!(
+            "SELECT a, TUMBLE_START(rowtime, INTERVAL '1' HOUR) AS s, TUMBLE_END(rowtime, INTERVAL '1' HOUR) AS e, \
+             COUNT(c) AS c, my_count(c) AS d FROM {UDAF_WINDOW_ROWS} \
+             GROUP BY a, TUMBLE(rowtime, INTERVAL '1' HOUR) ORDER BY a, s"
+        ),
+        "a,s,e,c,d
+         1,2018-03-11T03:00:00,2018-03-11T04:00:00,2,2
+         1,2018-03-11T04:00:00,2018-03-11T05:00:00,1,1
+         2,2018-03-11T03:00:00,2018-03-11T04:00:00,2,1
+         3,2018-03-11T03:00:00,2018-03-11T04:00:00,1,1",
+    )
+    .await;
+    check(
+        UDAF,
+        None,
+        &format!(
+            "SELECT a, HOP_START(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) AS s, \
+             HOP_END(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) AS e, my_sum(c) AS c FROM {UDAF_WINDOW_ROWS} \
+             GROUP BY a, HOP(rowtime, INTERVAL '30' MINUTE, INTERVAL '1' HOUR) ORDER BY a, s"
+        ),
+        "a,s,e,c
+         1,2018-03-11T02:30:00,2018-03-11T03:30:00,2
+         1,2018-03-11T03:00:00,2018-03-11T04:00:00,5
+         1,2018-03-11T03:30:00,2018-03-11T04:30:00,11
+         1,2018-03-11T04:00:00,2018-03-11T05:00:00,8
+         2,2018-03-11T02:30:00,2018-03-11T03:30:00,1
+         2,2018-03-11T03:00:00,2018-03-11T04:00:00,2
+         2,2018-03-11T03:30:00,2018-03-11T04:30:00,1
+         3,2018-03-11T02:30:00,2018-03-11T03:30:00,2
+         3,2018-03-11T03:00:00,2018-03-11T04:00:00,2",
+    )
+    .await;
+}
