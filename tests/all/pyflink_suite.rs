@@ -4,6 +4,7 @@
 //! the test's expected result. Every case runs in wasm, native and process mode and compares.
 
 use crate::harness::check;
+use crate::pyflink::{CONCAT_AGGREGATE, PANDAS_UDAF, VIEW_AGGREGATES};
 
 /// test_udtf.py: `MultiEmit` (a `TableFunction` that is also a `unittest.TestCase`, with a
 /// metric counter), a function returning a `range` or a `Row`, chained lateral joins.
@@ -427,8 +428,8 @@ async fn constant_arguments_of_every_type() {
     .await;
 }
 
-/// test_udaf.py's aggregate functions (with its imports, `RemovableConcatIterator` included),
-/// registered under the names its tests give them.
+/// test_udaf.py's `CountAggregateFunction` and `SumAggregateFunction` (with the file's imports,
+/// `RemovableConcatIterator` included), registered under the names its tests give them.
 const UDAF: &str = r#"
 import collections
 import datetime
@@ -493,141 +494,6 @@ class SumAggregateFunction(AggregateFunction):
         return DataTypes.BIGINT()
 
 
-class ConcatAggregateFunction(AggregateFunction):
-
-    def get_value(self, accumulator):
-        str_list = [i for i in accumulator[0]]
-        str_list.sort()
-        return accumulator[1].join(str_list)
-
-    def create_accumulator(self):
-        return Row([], '')
-
-    def accumulate(self, accumulator, *args):
-        if args[0] is not None:
-            accumulator[1] = args[1]
-            accumulator[0].append(args[0])
-
-    def retract(self, accumulator, *args):
-        if args[0] is not None:
-            accumulator[0].remove(args[0])
-
-    def get_accumulator_type(self):
-        return DataTypes.ROW([
-            DataTypes.FIELD("f0", DataTypes.ARRAY(DataTypes.STRING())),
-            DataTypes.FIELD("f1", DataTypes.BIGINT())])
-
-    def get_result_type(self):
-        return DataTypes.STRING()
-
-
-class CountDistinctAggregateFunction(AggregateFunction):
-
-    def get_value(self, accumulator):
-        return accumulator[1]
-
-    def create_accumulator(self):
-        return Row(MapView(), 0)
-
-    def accumulate(self, accumulator, *args):
-        input_str = args[0]
-        if accumulator[0].is_empty() or input_str not in accumulator[0] \
-                or accumulator[0][input_str] is None:
-            accumulator[0][input_str] = 1
-            accumulator[1] += 1
-        else:
-            accumulator[0][input_str] += 1
-        if input_str == "clear":
-            accumulator[0].clear()
-            accumulator[1] = 0
-
-    def retract(self, accumulator, *args):
-        input_str = args[0]
-        if accumulator[0].is_empty() or input_str not in accumulator[0]:
-            return
-        accumulator[0].put_all({input_str: accumulator[0][input_str] - 1})
-        if accumulator[0][input_str] <= 0:
-            accumulator[1] -= 1
-            accumulator[0][input_str] = None
-
-    def get_accumulator_type(self):
-        return DataTypes.ROW([
-            DataTypes.FIELD("f0", DataTypes.MAP(DataTypes.STRING(), DataTypes.STRING())),
-            DataTypes.FIELD("f1", DataTypes.BIGINT())])
-
-    def get_result_type(self):
-        return DataTypes.BIGINT()
-
-
-class TestIterateAggregateFunction(AggregateFunction):
-
-    def get_value(self, accumulator):
-        # test iterate keys
-        key_set = [i for i in accumulator[0]]
-        key_set.sort()
-        # test iterate values
-        value_set = [str(i) for i in accumulator[0].values()]
-        value_set.sort()
-        item_set = {}
-        # test iterate items
-        for key, value in accumulator[0].items():
-            item_set[key] = value
-        ordered_item_set = collections.OrderedDict()
-        for key in key_set:
-            ordered_item_set[key] = str(item_set[key])
-        try:
-            # test auto clear the cached iterators
-            next(iter(accumulator[0].items()))
-        except StopIteration:
-            pass
-        return Row(",".join(key_set),
-                   ','.join(value_set),
-                   ",".join([":".join(item) for item in ordered_item_set.items()]),
-                   accumulator[1])
-
-    def create_accumulator(self):
-        return Row(MapView(), 0)
-
-    def accumulate(self, accumulator, *args):
-        input_str = args[0]
-        if input_str not in accumulator[0]:
-            accumulator[0][input_str] = 1
-            accumulator[1] += 1
-        else:
-            accumulator[0][input_str] += 1
-
-    def retract(self, accumulator, *args):
-        input_str = args[0]
-        if input_str not in accumulator[0]:
-            return
-        accumulator[0][input_str] -= 1
-        if accumulator[0][input_str] == 0:
-            # test removable iterator
-            key_iter = iter(accumulator[0].keys())  # type: RemovableConcatIterator
-            while True:
-                try:
-                    key = next(key_iter)
-                    if key == input_str:
-                        key_iter.remove()
-                except StopIteration:
-                    break
-            accumulator[1] -= 1
-
-    def get_accumulator_type(self):
-        return DataTypes.ROW([
-            DataTypes.FIELD("f0", DataTypes.MAP_VIEW(DataTypes.STRING(), DataTypes.BIGINT())),
-            DataTypes.FIELD("f1", DataTypes.BIGINT())])
-
-    def get_result_type(self):
-        return DataTypes.ROW([
-            DataTypes.FIELD("f0", DataTypes.STRING()),
-            DataTypes.FIELD("f1", DataTypes.STRING()),
-            DataTypes.FIELD("f2", DataTypes.STRING()),
-            DataTypes.FIELD("f3", DataTypes.BIGINT())])
-
-concat = udaf(ConcatAggregateFunction())
-my_count = udaf(CountDistinctAggregateFunction())
-test_iterate = udaf(TestIterateAggregateFunction())
 my_sum = udaf(SumAggregateFunction())
 my_cnt = udaf(CountAggregateFunction())
 "#;
@@ -641,8 +507,9 @@ const UDAF_SOURCE: &str = "(VALUES (1, 'Hi_', 'hi'), (1, 'Hi', 'hi'), (2, 'hello
 /// FILTER that leaves a group no rows gives `get_value` of a new accumulator.
 #[tokio::test]
 async fn distinct_and_filter() {
+    let source = format!("{CONCAT_AGGREGATE}\n{UDAF}");
     check(
-        UDAF,
+        &source,
         None,
         &format!(
             "select concat(distinct b, '.') as a, concat(distinct b, ',') filter (where c = 'hi') as b, \
@@ -656,7 +523,7 @@ async fn distinct_and_filter() {
     )
     .await;
     check(
-        UDAF,
+        &source,
         None,
         &format!(
             "select my_sum(distinct a) AS s, my_cnt(distinct b) AS n, my_cnt(b) AS m, c \
@@ -668,7 +535,7 @@ async fn distinct_and_filter() {
     )
     .await;
     check(
-        UDAF,
+        &source,
         None,
         &format!("select my_sum(distinct a) AS s, my_cnt(distinct b) AS n, my_cnt(b) AS m from {UDAF_SOURCE}"),
         "s,n,m
@@ -678,13 +545,13 @@ async fn distinct_and_filter() {
 }
 
 /// test_map_view, test_map_view_iterate (a ROW result read field by field) and
-/// test_data_view_clear.
+/// test_data_view_clear, with test_udaf.py's `MapView` aggregates (`VIEW_AGGREGATES`).
 #[tokio::test]
 async fn map_views_counted_iterated_and_cleared() {
     let retract_table =
         format!("(select LAST_VALUE(b) as b, LAST_VALUE(c) as c from {UDAF_SOURCE} group by a) AS retract_table");
     check(
-        UDAF,
+        VIEW_AGGREGATES,
         None,
         &format!("select my_count(b) as a, c from {retract_table} group by c order by c"),
         "a,c
@@ -693,11 +560,11 @@ async fn map_views_counted_iterated_and_cleared() {
     )
     .await;
     check(
-        UDAF,
+        VIEW_AGGREGATES,
         None,
         &format!(
             "select a['f0'] AS a, a['f1'] AS b, a['f2'] AS c, a['f3'] AS d, e \
-             FROM (select test_iterate(b) as a, c AS e from {retract_table} group by c) ORDER BY c"
+             FROM (select iterate(b) as a, c AS e from {retract_table} group by c) ORDER BY c"
         ),
         "a,b,c,d,e
          \"Hi,Hi2,Hi3\",\"1,2,3\",\"Hi:3,Hi2:2,Hi3:1\",3,hi
@@ -705,7 +572,7 @@ async fn map_views_counted_iterated_and_cleared() {
     )
     .await;
     check(
-        UDAF,
+        VIEW_AGGREGATES,
         None,
         "select my_count(b) as a, c from (VALUES (2, 'hello', 'hello'), (4, 'clear', 'hello'), \
          (6, 'hello2', 'hello'), (8, 'hello', 'hello')) AS t(a, b, c) group by c",
@@ -760,47 +627,8 @@ async fn pandas_and_general_scalar_functions_together() {
     .await;
 }
 
-/// test_pandas_udaf.py's imports (`pyflink.datastream` included) and functions.
-const PANDAS_UDAF: &str = r#"
-import unittest
-
-from pyflink.datastream import TimeCharacteristic
-from pyflink.table import expressions as expr
-from pyflink.table.types import DataTypes
-from pyflink.table.udf import udaf, udf, AggregateFunction
-
-
-@udaf(result_type=DataTypes.FLOAT(), func_type="pandas")
-def mean_udaf(v):
-    return v.mean()
-
-
-class MaxAdd(AggregateFunction, unittest.TestCase):
-
-    def open(self, function_context):
-        mg = function_context.get_metric_group()
-        self.counter = mg.add_group("key", "value").counter("my_counter")
-        self.counter_sum = 0
-
-    def get_value(self, accumulator):
-        # counter
-        self.counter.inc(10)
-        self.counter_sum += 10
-        return accumulator[0]
-
-    def create_accumulator(self):
-        return []
-
-    def accumulate(self, accumulator, *args):
-        result = 0
-        for arg in args:
-            result += arg.max()
-        accumulator.append(result)
-
-max_add = udaf(MaxAdd(), result_type=DataTypes.INT(), func_type="pandas")
-"#;
-
-/// test_over_window_aggregate_function: vectorized aggregates over ROWS and RANGE frames.
+/// test_over_window_aggregate_function: vectorized aggregates over ROWS and RANGE frames, with
+/// test_pandas_udaf.py's functions and imports (`pyflink.datastream` included).
 #[tokio::test]
 async fn vectorized_aggregates_over_row_and_range_frames() {
     let table = "(VALUES (CAST(1 AS TINYINT), CAST(2 AS SMALLINT), 3, TIMESTAMP '2018-03-11 03:10:00'), \
@@ -1269,7 +1097,7 @@ const UDAF_WINDOW_ROWS: &str =
 #[tokio::test]
 async fn general_aggregates_in_group_windows() {
     check(
-        UDAF,
+        VIEW_AGGREGATES,
         None,
         &format!(
             "SELECT a, TUMBLE_START(rowtime, INTERVAL '1' HOUR) AS s, TUMBLE_END(rowtime, INTERVAL '1' HOUR) AS e, \
