@@ -1132,3 +1132,20 @@ async fn general_aggregates_in_group_windows() {
     )
     .await;
 }
+
+/// test_udaf.py's test_mixed_with_built_in_functions_without_retract, whole: the user's `concat`
+/// beside Flink's built-in aggregates, `LISTAGG` among them.
+#[tokio::test]
+async fn user_aggregate_among_flink_built_in_aggregates() {
+    check(
+        CONCAT_AGGREGATE,
+        None,
+        "select concat(b, ',') as a, FIRST_VALUE(b) as b, LAST_VALUE(b) as c, COUNT(c) as d, COUNT(1) as e, \
+         LISTAGG(b) as f, LISTAGG(b, '|') as g, MAX(c) as h, MAX(cast(c as float) + 1) as i, MIN(c) as j, \
+         MIN(cast(c as decimal) + 1) as k, SUM(c) as l, SUM(cast(c as float) + 1) as m \
+         from (VALUES ('Hi', 2), ('Hi', 4), (NULL, NULL), ('hello2', 8), ('hello', 10)) AS source(b, c)",
+        "a,b,c,d,e,f,g,h,i,j,k,l,m
+         \"Hi,Hi,hello,hello2\",Hi,hello,4,5,\"Hi,Hi,hello2,hello\",Hi|Hi|hello2|hello,10,11.0,2,3.0000000000,24,28.0",
+    )
+    .await;
+}

@@ -8,7 +8,8 @@
 //!
 //! The same pass takes Flink's lenient date-time literals: `CAST('1999-9-10 5:20:10' AS
 //! TIMESTAMP)` and `DATE '2014-9-3'` have their one-digit fields zero-padded, which DataFusion's
-//! parser needs (PyFlink's own tests write them so).
+//! parser needs (PyFlink's own tests write them so). [`rewrite_listagg`] takes Flink's
+//! `LISTAGG(x [, separator])` as DataFusion's `string_agg(x, separator)`.
 
 use std::ops::ControlFlow;
 
@@ -35,6 +36,35 @@ pub(crate) fn rewrite(statement: &mut ast::Statement) -> DfResult<()> {
 }
 
 struct GroupWindows;
+
+/// Flink's `LISTAGG(x)` / `LISTAGG(x, separator)` (`,` by default) as DataFusion's
+/// `string_agg(x, separator)`, which joins in input order as Flink's does. Only for a session
+/// without a user function of that name: the user's function wins over a built-in.
+pub(crate) fn rewrite_listagg(statement: &mut ast::Statement) {
+    let _ = statement.visit(&mut ListAgg);
+}
+
+struct ListAgg;
+
+impl VisitorMut for ListAgg {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+        let is_listagg = matches!(function.name.0.as_slice(), [part]
+            if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("listagg")));
+        if let (true, FunctionArguments::List(list)) = (is_listagg, &mut function.args) {
+            if list.args.len() == 1 {
+                let comma = Expr::value(ast::Value::SingleQuotedString(",".into()));
+                list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(comma)));
+            }
+            if list.args.len() == 2 {
+                function.name = ast::ObjectName::from(vec![ast::Ident::new("string_agg")]);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
 
 impl VisitorMut for GroupWindows {
     type Break = DataFusionError;
@@ -301,6 +331,17 @@ mod tests {
         let Statement::Statement(inner) = &mut statement else { panic!("not SQL") };
         super::rewrite(inner).map_err(|e| e.to_string())?;
         Ok(inner.to_string())
+    }
+
+    #[test]
+    fn listagg_becomes_string_agg() {
+        let mut statement = DFParser::parse_sql("SELECT LISTAGG(b), listagg(b, '|'), \"listagg\"(b) FROM t")
+            .unwrap()
+            .pop_front()
+            .unwrap();
+        let Statement::Statement(inner) = &mut statement else { panic!("not SQL") };
+        super::rewrite_listagg(inner);
+        assert_eq!(inner.to_string(), "SELECT string_agg(b, ','), string_agg(b, '|'), \"listagg\"(b) FROM t");
     }
 
     #[test]
