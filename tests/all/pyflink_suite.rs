@@ -1149,3 +1149,45 @@ async fn user_aggregate_among_flink_built_in_aggregates() {
     )
     .await;
 }
+
+/// vectorized_python_udfs.md: a vectorized scalar function, and vectorized aggregates as a
+/// callable object (option 4) and a `functools.partial` (option 5).
+const DOC_VECTORIZED: &str = r#"
+import functools
+
+from pyflink.table import DataTypes
+from pyflink.table.udf import udaf, udf
+
+
+@udf(result_type=DataTypes.BIGINT(), func_type="pandas")
+def add(i, j):
+  return i + j
+
+
+# option 4: callable function
+class CallableMaxAdd(object):
+  def __call__(self, i, j):
+    return i.max() + j.max()
+
+max_add = udaf(CallableMaxAdd(), result_type=DataTypes.BIGINT(), func_type="pandas")
+
+# option 5: partial function
+def partial_max_add(i, j, k):
+  return i.max() + j.max() + k
+
+partial_max_add = udaf(functools.partial(partial_max_add, k=1), result_type=DataTypes.BIGINT(), func_type="pandas")
+"#;
+
+#[tokio::test]
+async fn documented_vectorized_forms() {
+    check(
+        DOC_VECTORIZED,
+        None,
+        "SELECT a, max_add(b, c) AS m, partial_max_add(b, c) AS p, max(add(b, c)) AS s \
+         FROM (VALUES ('x', 1, 2), ('x', 5, 1), ('y', 3, 3)) AS t(a, b, c) GROUP BY a ORDER BY a",
+        "a,m,p,s
+         x,7,8,6
+         y,6,7,6",
+    )
+    .await;
+}
