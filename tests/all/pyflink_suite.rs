@@ -542,6 +542,19 @@ async fn distinct_and_filter() {
          58,7,13",
     )
     .await;
+    // Over a sliding frame a row leaves with its last copy.
+    check(
+        &source,
+        None,
+        "SELECT a, my_cnt(DISTINCT b) OVER (PARTITION BY c ORDER BY a ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS n \
+         FROM (VALUES (1, 'x', 'g'), (2, 'x', 'g'), (3, 'y', 'g'), (4, 'y', 'g')) AS t(a, b, c) ORDER BY a",
+        "a,n
+         1,1
+         2,1
+         3,2
+         4,1",
+    )
+    .await;
 }
 
 /// test_map_view, test_map_view_iterate (a ROW result read field by field) and
