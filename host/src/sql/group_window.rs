@@ -37,6 +37,19 @@ pub(crate) fn rewrite(statement: &mut ast::Statement) -> DfResult<()> {
 
 struct GroupWindows;
 
+impl VisitorMut for GroupWindows {
+    type Break = DataFusionError;
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<DataFusionError> {
+        hop(select).map_or_else(ControlFlow::Break, ControlFlow::Continue)
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
+        pad_date_time_literal(expr);
+        tumble(expr).map_or_else(ControlFlow::Break, ControlFlow::Continue)
+    }
+}
+
 /// Flink's `LISTAGG(x)` / `LISTAGG(x, separator)` (`,` by default) as DataFusion's
 /// `string_agg(x, separator)`, which joins in input order as Flink's does. Only for a session
 /// without a user function of that name: the user's function wins over a built-in.
@@ -63,19 +76,6 @@ impl VisitorMut for ListAgg {
             }
         }
         ControlFlow::Continue(())
-    }
-}
-
-impl VisitorMut for GroupWindows {
-    type Break = DataFusionError;
-
-    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<DataFusionError> {
-        hop(select).map_or_else(ControlFlow::Break, ControlFlow::Continue)
-    }
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
-        pad_date_time_literal(expr);
-        tumble(expr).map_or_else(ControlFlow::Break, ControlFlow::Continue)
     }
 }
 
