@@ -33,6 +33,7 @@ import pyflink.table.udf  # noqa: E402,F401
 import pyflink.table.data_view  # noqa: E402,F401
 import pyflink.table.expressions  # noqa: E402,F401
 import pyflink.table.window  # noqa: E402,F401
+import pyflink.datastream  # noqa: E402,F401
 import pyflink.fn_execution.state_impl  # noqa: E402,F401
 import udfbox.data_view  # noqa: E402,F401
 import arrow_udf  # noqa: E402,F401  (the arrow-udf and databend-udf APIs, for their UDF files)

@@ -389,6 +389,13 @@ def _integral(result_type, value):
     return value
 
 
+def _one_row(produced, width):
+    """Whether a table function's tuple result is one row, as PyFlink takes a returned tuple
+    (``return x, "a"``), rather than the rows it holds (``return ((1, "a"), (2, "b"))``)."""
+    return (width > 1 and type(produced) is tuple and len(produced) == width
+            and not all(isinstance(v, (tuple, list, Row)) for v in produced))
+
+
 class Runtime:
     def __init__(self, deps_dir=None, real_pandas=False):
         """``deps_dir``: the dependency directory, used when it exists (the sandbox passes
@@ -667,6 +674,7 @@ class Runtime:
         fn, columns = self._prepare(name, ("table",), num_rows, args)
         # A lone value is a row of one column, unless the function spells rows exactly.
         single = len(fn.result_types) == 1 and not fn.exact_rows
+        width = 0 if fn.exact_rows else len(fn.result_types)  # for _one_row: PyFlink's API only
         sources, values = [], []
         with _Redirect(self._output):
             self._open(name, fn)
@@ -676,7 +684,8 @@ class Runtime:
                     produced = fn._call(*row)
                     if produced is None:
                         continue
-                    if isinstance(produced, (str, bytes, Row)) or not hasattr(produced, "__iter__"):
+                    if isinstance(produced, (str, bytes, Row)) or not hasattr(produced, "__iter__") \
+                            or _one_row(produced, width):
                         produced = (produced,)
                     for item in produced:
                         if single and not (isinstance(item, (tuple, list, Row)) and len(item) == 1

@@ -165,7 +165,8 @@ class UserDefinedFunctionWrapper:
 
     def __init__(self, func, input_types, result_type, deterministic, name, func_type):
         if func_type not in _FUNC_TYPES:
-            raise ValueError("func_type must be one of %s, got %r" % (", ".join(_FUNC_TYPES), func_type))
+            # PyFlink's wording: its tests match the message.
+            raise ValueError("The func_type must be one of '%s', got %s." % (", ".join(_FUNC_TYPES), func_type))
         if isinstance(input_types, DataType) and input_types.kind == "ROW":
             # PyFlink: a ROW of input types is the list of its fields' types.
             input_types = [f.data_type for f in input_types.fields]

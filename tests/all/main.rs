@@ -23,6 +23,7 @@ mod metrics;
 mod policy;
 mod process;
 mod pyflink;
+mod pyflink_suite;
 #[cfg(feature = "serve")]
 mod risingwave;
 mod rows;

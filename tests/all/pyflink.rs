@@ -132,7 +132,7 @@ my_sum = udaf(SumAggregateFunction())
     .await;
 }
 
-const CONCAT_AGGREGATE: &str = r#"
+pub(crate) const CONCAT_AGGREGATE: &str = r#"
 from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import AggregateFunction, udaf
@@ -204,10 +204,12 @@ fn ints(names: &[&str], rows: &[&[i64]]) -> Vec<Vec<RecordBatch>> {
     parts
 }
 
-/// test_pandas_udaf.py's functions, as PyFlink writes them.
-const PANDAS_UDAF: &str = r#"
+/// test_pandas_udaf.py's functions, as PyFlink writes them (with its imports).
+pub(crate) const PANDAS_UDAF: &str = r#"
 import unittest
 
+from pyflink.datastream import TimeCharacteristic
+from pyflink.table import expressions as expr
 from pyflink.table.types import DataTypes
 from pyflink.table.udf import udaf, udf, AggregateFunction
 
@@ -380,12 +382,9 @@ const VIEW_ROWS: &[(i64, Option<&str>, Option<&str>)] = &[
     (2, Some("Hi3"), Some("Hello")),
 ];
 
-/// test_udaf.py's aggregates with `ListView` and `MapView` accumulator fields, unchanged
-/// (issue 13, item 7): pickled with the accumulator between batches, iterated, and removed from
-/// while iterating (retract over a sliding frame).
-#[tokio::test]
-async fn list_and_map_views_in_accumulators() {
-    let source = r#"
+/// test_udaf.py's aggregates with `ListView` and `MapView` accumulator fields, as PyFlink
+/// writes them.
+pub(crate) const VIEW_AGGREGATES: &str = r#"
 import collections
 
 from pyflink.common import Row
@@ -527,6 +526,13 @@ my_concat = udaf(ListViewConcatAggregateFunction())
 my_count = udaf(CountDistinctAggregateFunction())
 iterate = udaf(TestIterateAggregateFunction())
 "#;
+
+/// test_udaf.py's aggregates with `ListView` and `MapView` accumulator fields, unchanged
+/// (issue 13, item 7): pickled with the accumulator between batches, iterated, and removed from
+/// while iterating (retract over a sliding frame).
+#[tokio::test]
+async fn list_and_map_views_in_accumulators() {
+    let source = VIEW_AGGREGATES;
     let rows = elements(VIEW_ROWS, 1);
     check_in(
         source,

@@ -26,6 +26,7 @@ pub(crate) const SOURCES: &[(&str, bool, &str)] = &[
     ("pyflink.table.types", false, include_str!("../../../guest-runtime/pyflink/table/types.py")),
     ("pyflink.table.udf", false, include_str!("../../../guest-runtime/pyflink/table/udf.py")),
     ("pyflink.table.window", false, include_str!("../../../guest-runtime/pyflink/table/window.py")),
+    ("pyflink.datastream", true, include_str!("../../../guest-runtime/pyflink/datastream/__init__.py")),
     ("pyflink.fn_execution", true, include_str!("../../../guest-runtime/pyflink/fn_execution/__init__.py")),
     (
         "pyflink.fn_execution.state_impl",

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, Int32Array};
 use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::row::{RowConverter, SortField};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature};
@@ -76,12 +77,13 @@ impl AggregateUDFImpl for PythonAggregateUdf {
         self.function.coerce_types(arg_types)
     }
 
-    fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+    fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
         Ok(Box::new(PythonAccumulator {
             set: self.function.set.clone(),
             name: self.function.name.clone(),
             table: self.table,
             state: None,
+            distinct: args.is_distinct.then(DistinctRows::default),
         }))
     }
 
@@ -89,8 +91,10 @@ impl AggregateUDFImpl for PythonAggregateUdf {
         Ok(vec![Arc::new(Field::new(format!("{}[accumulator]", args.name), DataType::Binary, true))])
     }
 
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
+    /// `f(DISTINCT ...)` keeps the argument rows each group has seen, which only the
+    /// one-group [`PythonAccumulator`] does.
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        !args.is_distinct
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
@@ -238,14 +242,54 @@ impl GroupsAccumulator for PythonGroupsAccumulator {
     }
 }
 
-/// One group's accumulator, for window frames (`OVER (...)`): rows enter with `accumulate` and
-/// leave with `retract`.
+/// The argument rows one group has seen under `f(DISTINCT ...)`, with how often each is in
+/// the group (window frames retract them), so a row reaches the function only when it is new
+/// and leaves only with its last copy, as Flink's distinct aggregates do.
+#[derive(Debug, Default)]
+struct DistinctRows {
+    converter: Option<RowConverter>,
+    counts: std::collections::HashMap<Vec<u8>, usize>,
+}
+
+impl DistinctRows {
+    /// The rows of `values` whose count goes from 0 to 1 (`entering`) or from 1 to 0 (leaving).
+    fn changed(&mut self, values: &[ArrayRef], entering: bool) -> DfResult<Vec<ArrayRef>> {
+        if self.converter.is_none() {
+            let fields = values.iter().map(|v| SortField::new(v.data_type().clone())).collect();
+            self.converter = Some(RowConverter::new(fields)?);
+        }
+        let rows = self.converter.as_ref().expect("set above").convert_columns(values)?;
+        let mut changed = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            let key = row.as_ref();
+            if entering {
+                let count = self.counts.entry(key.to_vec()).or_insert(0);
+                *count += 1;
+                if *count == 1 {
+                    changed.push(index as u32);
+                }
+            } else if let Some(count) = self.counts.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.counts.remove(key);
+                    changed.push(index as u32);
+                }
+            }
+        }
+        let indices = arrow::array::UInt32Array::from(changed);
+        Ok(values.iter().map(|v| arrow::compute::take(v, &indices, None)).collect::<Result<_, _>>()?)
+    }
+}
+
+/// One group's accumulator, for window frames (`OVER (...)`), where rows enter with
+/// `accumulate` and leave with `retract`, and for `f(DISTINCT ...)`.
 #[derive(Debug)]
 struct PythonAccumulator {
     set: Arc<FunctionSet>,
     name: String,
     table: bool,
     state: Option<Vec<u8>>,
+    distinct: Option<DistinctRows>,
 }
 
 impl PythonAccumulator {
@@ -263,13 +307,21 @@ impl PythonAccumulator {
 
 impl Accumulator for PythonAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let values = match &mut self.distinct {
+            Some(distinct) => distinct.changed(values, true)?,
+            None => values.to_vec(),
+        };
         let rows = values.first().map_or(0, |v| v.len());
-        self.apply(AggregateOp::Accumulate, values, rows)
+        self.apply(AggregateOp::Accumulate, &values, rows)
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let values = match &mut self.distinct {
+            Some(distinct) => distinct.changed(values, false)?,
+            None => values.to_vec(),
+        };
         let rows = values.first().map_or(0, |v| v.len());
-        self.apply(AggregateOp::Retract, values, rows)
+        self.apply(AggregateOp::Retract, &values, rows)
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -288,12 +340,21 @@ impl Accumulator for PythonAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        if self.distinct.is_some() {
+            // Partial accumulators do not carry the rows they saw, so merging them could count
+            // a row twice; udfbox's sessions plan these aggregates in one phase.
+            return Err(external(Error::Invalid(format!(
+                "'{}(DISTINCT ...)' needs a one-phase aggregation (a session from udfbox::sql::session)",
+                self.name
+            ))));
+        }
         let rows = states.first().map_or(0, |s| s.len());
         self.apply(AggregateOp::Merge, states, rows)
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.state.as_ref().map_or(0, Vec::len)
+        let seen = self.distinct.as_ref().map_or(0, |d| d.counts.keys().map(|k| k.len() + 32).sum());
+        std::mem::size_of::<Self>() + self.state.as_ref().map_or(0, Vec::len) + seen
     }
 }
 

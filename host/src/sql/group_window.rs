@@ -5,6 +5,11 @@
 //! unnested in a subquery over the FROM table) and groups by the window start. Windows are
 //! aligned to 1970-01-01 00:00:00, as Flink's are (without an offset). Flink's SESSION windows
 //! are not offered: they need rows merged across windows as they arrive.
+//!
+//! The same pass takes Flink's lenient date-time literals: `CAST('1999-9-10 5:20:10' AS
+//! TIMESTAMP)` and `DATE '2014-9-3'` have their one-digit fields zero-padded, which DataFusion's
+//! parser needs (PyFlink's own tests write them so). [`rewrite_listagg`] takes Flink's
+//! `LISTAGG(x [, separator])` as DataFusion's `string_agg(x, separator)`.
 
 use std::ops::ControlFlow;
 
@@ -40,8 +45,106 @@ impl VisitorMut for GroupWindows {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
+        pad_date_time_literal(expr);
         tumble(expr).map_or_else(ControlFlow::Break, ControlFlow::Continue)
     }
+}
+
+/// Flink's `LISTAGG(x)` / `LISTAGG(x, separator)` (`,` by default) as DataFusion's
+/// `string_agg(x, separator)`, which joins in input order as Flink's does. Only for a session
+/// without a user function of that name: the user's function wins over a built-in.
+pub(crate) fn rewrite_listagg(statement: &mut ast::Statement) {
+    let _ = statement.visit(&mut ListAgg);
+}
+
+struct ListAgg;
+
+impl VisitorMut for ListAgg {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+        let is_listagg = matches!(function.name.0.as_slice(), [part]
+            if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("listagg")));
+        if let (true, FunctionArguments::List(list)) = (is_listagg, &mut function.args) {
+            if list.args.len() == 1 {
+                let comma = Expr::value(ast::Value::SingleQuotedString(",".into()));
+                list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(comma)));
+            }
+            if list.args.len() == 2 {
+                function.name = ast::ObjectName::from(vec![ast::Ident::new("string_agg")]);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Zero-pads the one-digit fields of a string cast to, or typed as, DATE, TIME or TIMESTAMP.
+fn pad_date_time_literal(expr: &mut Expr) {
+    use ast::DataType;
+    let (data_type, value) = match expr {
+        Expr::Cast { expr: inner, data_type, .. } => match inner.as_mut() {
+            Expr::Value(value) => (&*data_type, &mut value.value),
+            _ => return,
+        },
+        Expr::TypedString(typed) => (&typed.data_type, &mut typed.value.value),
+        _ => return,
+    };
+    if !matches!(data_type, DataType::Date | DataType::Time(..) | DataType::Timestamp(..) | DataType::Datetime(_)) {
+        return;
+    }
+    if let ast::Value::SingleQuotedString(text) = value {
+        if let Some(padded) = padded_date_time(text) {
+            *text = padded;
+        }
+    }
+}
+
+/// `text` with the one-digit fields of its `y-m-d` date and `h:m:s` time zero-padded; `None`
+/// when it is not of that shape or needs nothing.
+fn padded_date_time(text: &str) -> Option<String> {
+    fn pad(fields: &str, separator: char, count: std::ops::RangeInclusive<usize>, first_len: usize) -> Option<String> {
+        let parts: Vec<&str> = fields.split(separator).collect();
+        if !count.contains(&parts.len()) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            // The last time field may carry a fraction.
+            let (digits, fraction) = part.split_once('.').unwrap_or((part, ""));
+            let fraction_ok = fraction.is_empty() || (i == parts.len() - 1 && separator == ':');
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !fraction_ok {
+                return None;
+            }
+            if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let width = if i == 0 { first_len } else { 2 };
+            if digits.len() > width.max(2) {
+                return None;
+            }
+            let padded = format!("{digits:0>width$}");
+            out.push(if part.contains('.') { format!("{padded}.{fraction}") } else { padded });
+        }
+        Some(out.join(&separator.to_string()))
+    }
+    let trimmed = text.trim();
+    let (date, time) = match trimmed.find([' ', 'T']) {
+        Some(at) => (&trimmed[..at], Some((&trimmed[at..at + 1], &trimmed[at + 1..]))),
+        None => (trimmed, None),
+    };
+    let padded = if date.contains('-') {
+        let date = pad(date, '-', 3..=3, 4)?;
+        match time {
+            Some((separator, time)) => format!("{date}{separator}{}", pad(time, ':', 2..=3, 2)?),
+            None => date,
+        }
+    } else if time.is_none() && date.contains(':') {
+        pad(date, ':', 2..=3, 2)?
+    } else {
+        return None;
+    };
+    (padded != trimmed).then_some(padded)
 }
 
 fn plan_error(message: impl Into<String>) -> DataFusionError {
@@ -228,6 +331,37 @@ mod tests {
         let Statement::Statement(inner) = &mut statement else { panic!("not SQL") };
         super::rewrite(inner).map_err(|e| e.to_string())?;
         Ok(inner.to_string())
+    }
+
+    #[test]
+    fn listagg_becomes_string_agg() {
+        let mut statement = DFParser::parse_sql("SELECT LISTAGG(b), listagg(b, '|'), \"listagg\"(b) FROM t")
+            .unwrap()
+            .pop_front()
+            .unwrap();
+        let Statement::Statement(inner) = &mut statement else { panic!("not SQL") };
+        super::rewrite_listagg(inner);
+        assert_eq!(inner.to_string(), "SELECT string_agg(b, ','), string_agg(b, '|'), \"listagg\"(b) FROM t");
+    }
+
+    #[test]
+    fn flink_date_time_literals_are_zero_padded() {
+        assert_eq!(super::padded_date_time("1999-9-10 5:20:10").as_deref(), Some("1999-09-10 05:20:10"));
+        assert_eq!(super::padded_date_time("2014-9-3").as_deref(), Some("2014-09-03"));
+        assert_eq!(super::padded_date_time("1:2:3.5").as_deref(), Some("01:02:03.5"));
+        assert_eq!(super::padded_date_time("2018-3-11T03:00:00.123").as_deref(), Some("2018-03-11T03:00:00.123"));
+        for unchanged in ["1999-09-10 05:20:10", "12:00:00", "now", "1999-9-10 05:20:10+08:00", "1-2", "123-4-5-6"] {
+            assert_eq!(super::padded_date_time(unchanged), None, "{unchanged}");
+        }
+        let sql = rewritten(
+            "SELECT cast ('1999-9-10 05:20:10' as TIMESTAMP), CAST('2014-9-13' AS DATE), DATE '2014-9-3', \
+             CAST('1999-9-10' AS VARCHAR) FROM t",
+        )
+        .unwrap();
+        assert!(sql.contains("CAST('1999-09-10 05:20:10' AS TIMESTAMP)"), "{sql}");
+        assert!(sql.contains("CAST('2014-09-13' AS DATE)"), "{sql}");
+        assert!(sql.contains("DATE '2014-09-03'"), "{sql}");
+        assert!(sql.contains("CAST('1999-9-10' AS VARCHAR)"), "{sql}");
     }
 
     #[test]

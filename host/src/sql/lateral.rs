@@ -62,6 +62,9 @@ fn rewrite(ctx: &SessionContext, set: &FunctionSet, sql: &str) -> DfResult<(Stat
     let mut rewriter = Rewriter { set, found: Vec::new() };
     if let Statement::Statement(inner) = &mut statement {
         super::group_window::rewrite(inner)?;
+        if !set.functions().any(|f| f.info.name.eq_ignore_ascii_case("listagg")) {
+            super::group_window::rewrite_listagg(inner);
+        }
         if let ast::Statement::Query(query) = inner.as_mut() {
             rewriter.query(query)?;
         }
