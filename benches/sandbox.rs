@@ -35,7 +35,7 @@ fn start(c: &mut Criterion) {
     let limits = Limits::default();
     let mut group = c.benchmark_group("sandbox_start");
     group.bench_function(BenchmarkId::new("wasm", "instantiate"), |bench| {
-        bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None)).unwrap())
+        bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None, false)).unwrap())
     });
     let pool = WasmBackend::new(limits.clone(), None).unwrap();
     group.bench_function(BenchmarkId::new("wasm", "warm_checkout"), |bench| {
