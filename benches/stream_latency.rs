@@ -6,8 +6,9 @@
 //!
 //! The query calls `add(n, n)`, a row-at-a-time UDF. Not criterion (a latency distribution at a
 //! set rate, not a repeated closure): it prints a table. `cargo bench --bench stream_latency`
-//! measures 1, 1,000 and 50,000 events/s (20,000 events at that rate); under `cargo test` (no
-//! `--bench`) it is a smoke run of a few events per mode.
+//! measures 1, 1,000 and 50,000 events/s (20,000 events at that rate), then the same pipeline
+//! without the UDF at 1,000 events/s with `bundle.size=1` (the floor under the call); under
+//! `cargo test` (no `--bench`) it is a smoke run of a few events per mode.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,12 @@ struct Case {
     bundle_size_one: bool,
     rate: u32,
     events: usize,
+    query: &'static str,
 }
+
+const QUERY: &str = "SELECT n, add(n, n) AS r FROM e";
+/// The same pipeline without the UDF: the floor the engine around the call puts under it.
+const NO_UDF_QUERY: &str = "SELECT n, n + n AS r FROM e";
 
 /// Latencies of `case.events` events, in write order.
 fn measure(udf: &Path, case: &Case) -> Vec<Duration> {
@@ -36,7 +42,7 @@ fn measure(udf: &Path, case: &Case) -> Vec<Duration> {
     if case.bundle_size_one {
         args.extend(["--config", "python.fn-execution.bundle.size=1"]);
     }
-    args.push("SELECT n, add(n, n) AS r FROM e");
+    args.push(case.query);
     let mut child = Command::new(env!("CARGO_BIN_EXE_udfbox"))
         .args(&args)
         .current_dir(repo())
@@ -128,13 +134,13 @@ fn main() {
     // (rate, events measured): a few seconds per case, 10 events at 1/s.
     let rates: &[(u32, usize)] = if full { &[(1, 10), (1_000, 3_000), (50_000, 20_000)] } else { &[(1_000, 5)] };
     let bundlings: &[bool] = if full { &[true, false] } else { &[true] };
-    println!("stream latency, write to result line, `SELECT n, add(n, n) AS r FROM e`");
+    println!("stream latency, write to result line, `{QUERY}`");
     println!("| mode | bundling | events/s | events | p50 | p99 | max |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for &(rate, events) in rates {
         for &bundle_size_one in bundlings {
             for mode in MODES {
-                let case = Case { mode, bundle_size_one, rate, events };
+                let case = Case { mode, bundle_size_one, rate, events, query: QUERY };
                 let mut latencies = measure(&udf, &case);
                 latencies.sort();
                 println!(
@@ -145,6 +151,24 @@ fn main() {
                     show(*latencies.last().unwrap()),
                 );
             }
+        }
+    }
+    if full {
+        println!();
+        println!("the floor: `{NO_UDF_QUERY}` (no UDF), bundle.size=1, 1000 events/s");
+        println!("| mode | events | p50 | p99 | max |");
+        println!("| --- | --- | --- | --- | --- |");
+        for mode in MODES {
+            let case = Case { mode, bundle_size_one: true, rate: 1_000, events: 3_000, query: NO_UDF_QUERY };
+            let mut latencies = measure(&udf, &case);
+            latencies.sort();
+            println!(
+                "| {mode} | {} | {} | {} | {} |",
+                case.events,
+                show(percentile(&latencies, 0.5)),
+                show(percentile(&latencies, 0.99)),
+                show(*latencies.last().unwrap()),
+            );
         }
     }
 }

@@ -12,6 +12,20 @@ use udfbox::{Error, FunctionSet, Mode, Options};
 /// Every backend; differential tests run each case in all of them.
 pub const MODES: [Mode; 3] = [Mode::Wasm, Mode::Native, Mode::Process];
 
+/// Python for UDF sources of tests that tell the row path from the batch path: `_path()`, called
+/// from a UDF, is `row` when the runtime's row-path entry point (`call_row`) is on the stack.
+pub const WHICH_PATH_PY: &str = r#"
+import sys
+
+def _path():
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "call_row":
+            return "row"
+        frame = frame.f_back
+    return "batch"
+"#;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use arrow::array::ArrayRef;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::prelude::SessionConfig;
 use datafusion::scalar::ScalarValue;
 use udfbox::{Backend, Error, ErrorPolicy, FunctionSet, Limits, Mode, Options, UdfErrorKind};
 
-use crate::harness::{function_set, MODES};
+use crate::harness::{check_in, function_set, MODES, WHICH_PATH_PY};
 
 const SOURCE: &str = r#"
 import time
@@ -263,4 +266,23 @@ fn row_calls_bring_their_output_and_refuse_malformed_rows() {
         let error = backend.prepare_row("cents").result.unwrap_err();
         assert!(matches!(&error, Error::Udf(e) if e.kind == UdfErrorKind::BadRequest), "{mode}: {error}");
     }
+}
+
+/// In SQL, a one-row batch of a function with a row encoding goes through the row path (a
+/// table of one-row batches, and a call on literals, which DataFusion folds on one row of
+/// scalars while planning); a batch of several rows stays a batch. In every mode.
+#[tokio::test]
+async fn sql_calls_one_row_batches_through_the_row_path() {
+    let source = format!(
+        "{WHICH_PATH_PY}\nfrom udfbox import udf, DataTypes\n\
+         path = udf(lambda n: '%s %s' % (n, _path()), [DataTypes.BIGINT()], DataTypes.STRING())\n"
+    );
+    let rows =
+        |values: Vec<i64>| RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(values)) as ArrayRef)]).unwrap();
+    let sql = "SELECT path(n) AS p FROM t";
+    let one_row_batches = vec![vec![rows(vec![1]), rows(vec![2]), rows(vec![3])]];
+    check_in(&source, one_row_batches, SessionConfig::new(), sql, "p\n1 row\n2 row\n3 row").await;
+    let one_batch = vec![vec![rows(vec![1, 2, 3])]];
+    check_in(&source, one_batch, SessionConfig::new(), sql, "p\n1 batch\n2 batch\n3 batch").await;
+    check_in(&source, vec![], SessionConfig::new(), "SELECT path(7) AS p", "p\n7 row").await;
 }

@@ -9,7 +9,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{assert_no_panic, repo_root, MODES};
+use udfbox::Mode;
+
+use crate::harness::{assert_no_panic, repo_root, MODES, WHICH_PATH_PY};
 
 /// How long a read waits before the test calls it a hang.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -39,18 +41,23 @@ struct Running {
     stdout: Receiver<String>,
     stderr: Receiver<String>,
     stderr_text: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
     /// `udfbox sql` with the test UDFs (as `--udf` when `udfs` is true) and `args`.
     fn start(udfs: bool, args: &[&str]) -> Self {
+        Self::start_with(udfs.then_some(UDFS), args)
+    }
+
+    /// `udfbox sql` with UDF file `source` (when given) and `args`.
+    fn start_with(source: Option<&str>, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("stream_udfs.py");
-        std::fs::write(&file, UDFS).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_udfbox"));
         command.arg("sql");
-        if udfs {
+        if let Some(source) = source {
+            std::fs::write(&file, source).unwrap();
             command.arg("--udf").arg(&file);
         }
         let mut child = command
@@ -65,7 +72,7 @@ impl Running {
         let stdout = lines(child.stdout.take().unwrap(), None);
         let stderr_text = Arc::new(Mutex::new(String::new()));
         let stderr = lines(child.stderr.take().unwrap(), Some(stderr_text.clone()));
-        Self { child, stdin, stdout, stderr, stderr_text, _dir: dir }
+        Self { child, stdin, stdout, stderr, stderr_text, dir }
     }
 
     /// Writes one line to udfbox's standard input.
@@ -192,6 +199,200 @@ fn each_result_arrives_before_the_next_event() {
         outputs.push(seen);
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]), "the modes disagree: {outputs:?}");
+}
+
+/// UDFs for comparing `bundle.size=1` (one-row bundles: the row path) with bundles of many rows
+/// (the batch path), after [`WHICH_PATH_PY`]. `path` and `decimal_path` tell which path called
+/// them.
+const PATH_UDFS: &str = r#"
+from udfbox import DataTypes, udf
+
+path = udf(lambda n: _path(), [DataTypes.BIGINT()], DataTypes.STRING())
+# A DECIMAL argument has no compact row encoding: always a batch.
+decimal_path = udf(lambda x: _path(), [DataTypes.DECIMAL(10, 2)], DataTypes.STRING())
+
+@udf(input_types=[DataTypes.STRING()], result_type=DataTypes.STRING())
+def shout(s):
+    return None if s is None else s.upper() + "!"
+
+@udf(input_types=[DataTypes.BIGINT(), DataTypes.BIGINT()], result_type=DataTypes.BIGINT())
+def quotient(a, b):
+    print("quotient of", a, "and", b)
+    if b == 0:
+        raise ValueError("no dividing %d by zero" % a)
+    return None if a is None or b is None else a // b
+
+double_cents = udf(lambda x: None if x is None else x * 2, [DataTypes.DECIMAL(10, 2)], DataTypes.DECIMAL(10, 2))
+widen = udf(lambda a: None if a is None else a * 2**40, [DataTypes.INT()], DataTypes.INT())
+
+@udf(input_types=[DataTypes.BIGINT()], result_type=DataTypes.BIGINT())
+def spin(n):
+    while n == 13:
+        pass
+    return n
+"#;
+
+const PATH_SCHEMA: &str = "e=n BIGINT, m BIGINT, s STRING";
+
+/// Bundling that sends every event to the UDFs alone, and bundling that sends them all in one
+/// bundle at end of input.
+const ONE_ROW: &str = "python.fn-execution.bundle.size=1";
+const ONE_BUNDLE: &str = "python.fn-execution.bundle.time=1h";
+
+/// `query` over `events` (all written, then the input closed) in `mode` with `bundling` and
+/// `extra` flags: (exit code, output lines, stderr).
+fn run_bundled(mode: Mode, bundling: &str, extra: &[&str], events: &[&str], query: &str) -> (i32, Vec<String>, String) {
+    let mode = mode.to_string();
+    let fixed = ["--mode", &mode, "--table", "e=-", "--schema", PATH_SCHEMA, "--config", bundling];
+    let source = format!("{WHICH_PATH_PY}{PATH_UDFS}");
+    let mut run = Running::start_with(Some(&source), &[&fixed[..], extra, &[query]].concat());
+    for event in events {
+        run.send(event);
+    }
+    // Tracebacks name the UDF file, in a directory of its own per run.
+    let dir = run.dir.path().display().to_string();
+    let (code, rows, stderr) = run.finish();
+    (code, rows, stderr.replace(&dir, "<dir>"))
+}
+
+/// What UDFs printed (the lines udfbox forwards from them, not its own reports about them).
+fn printed(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("[udf ") && !l.contains("rows became NULL")).collect()
+}
+
+/// udfbox's closing report (rows nulled, first errors, fuel used) or its error: from the first
+/// line it writes itself after the start, to the end.
+fn closing(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("error: ") || (l.starts_with("udfbox: ") && !l.starts_with("udfbox: note:")))
+        .unwrap_or(lines.len());
+    lines[start..].join("\n")
+}
+
+/// With `bundle.size=1` a scalar UDF with a compact row encoding is called through the row path,
+/// one without (a DECIMAL argument) as a one-row batch; with bundles of several rows, every
+/// call is a batch. In every mode.
+#[test]
+fn bundle_size_one_takes_the_row_path() {
+    let events = [r#"{"n": 1}"#, r#"{"n": 2}"#];
+    let query = "SELECT path(n) AS p, decimal_path(CAST(n AS DECIMAL(10, 2))) AS d FROM e";
+    for mode in MODES {
+        let (code, one_row, stderr) = run_bundled(mode, ONE_ROW, &[], &events, query);
+        assert_eq!(code, 0, "{mode}: {stderr}");
+        assert_eq!(one_row, [r#"{"p":"row","d":"batch"}"#; 2], "{mode}");
+        let (code, one_bundle, stderr) = run_bundled(mode, ONE_BUNDLE, &[], &events, query);
+        assert_eq!(code, 0, "{mode}: {stderr}");
+        assert_eq!(one_bundle, [r#"{"p":"batch","d":"batch"}"#; 2], "{mode}");
+    }
+}
+
+/// The row path under `bundle.size=1` gives what the batch path gives for the same events, in
+/// every mode: values, NULL inputs, STRING and DECIMAL (no row encoding) results, exceptions
+/// and bad results under `--on-error null` (the rows nulled, the first error reported), what
+/// the UDFs print, and under `--on-error fail` the error that ends the query. The failing
+/// event comes first, so that it is row 0 of its batch under either bundling.
+#[test]
+fn bundle_size_one_matches_the_batch_path() {
+    let events = [
+        r#"{"n": 7, "m": 0, "s": "ada"}"#,
+        r#"{"n": 8, "m": null, "s": null}"#,
+        r#"{"n": 0, "m": 3, "s": "é straße"}"#,
+        r#"{"n": 9, "m": 0, "s": "x"}"#,
+    ];
+    let query = "SELECT n, shout(s) AS loud, quotient(n, m) AS q, double_cents(CAST(n AS DECIMAL(10, 2))) AS c, \
+                 widen(CAST(n AS INT)) AS w FROM e";
+    let mut per_mode = Vec::new();
+    for mode in MODES {
+        let mut outcomes = Vec::new();
+        for policy in [&["--on-error", "null"][..], &["--format", "csv"]] {
+            let (code, rows, stderr) = run_bundled(mode, ONE_ROW, policy, &events, query);
+            let (batch_code, batch_rows, batch_stderr) = run_bundled(mode, ONE_BUNDLE, policy, &events, query);
+            assert_eq!((code, &rows), (batch_code, &batch_rows), "{mode} {policy:?}: {stderr}\n{batch_stderr}");
+            assert_eq!(printed(&stderr), printed(&batch_stderr), "{mode} {policy:?}");
+            assert_eq!(closing(&stderr), closing(&batch_stderr), "{mode} {policy:?}");
+            outcomes.push((code, rows, printed(&stderr).join("\n"), closing(&stderr)));
+        }
+        per_mode.push(outcomes);
+    }
+    assert!(per_mode.windows(2).all(|w| w[0] == w[1]), "the modes disagree: {per_mode:#?}");
+    // What they agree on, so that two equally wrong paths cannot pass.
+    let [(code, rows, printed, closing), (fail_code, fail_rows, fail_printed, fail_closing)] = &per_mode[0][..] else {
+        unreachable!()
+    };
+    assert_eq!(*code, 0);
+    assert_eq!(
+        rows,
+        &[
+            r#"{"n":7,"loud":"ADA!","q":null,"c":14.00,"w":null}"#,
+            r#"{"n":8,"loud":null,"q":null,"c":16.00,"w":null}"#,
+            r#"{"n":0,"loud":"É STRASSE!","q":0,"c":0.00,"w":0}"#,
+            r#"{"n":9,"loud":"X!","q":null,"c":18.00,"w":null}"#,
+        ]
+    );
+    let quotients = ["7 and 0", "8 and None", "0 and 3", "9 and 0"].map(|q| format!("[udf quotient] quotient of {q}"));
+    assert_eq!(printed, &quotients.join("\n"));
+    assert!(
+        closing.starts_with(
+            "udfbox: quotient: 2 rows became NULL (on-error null); first error: function 'quotient' raised \
+             ValueError: no dividing 7 by zero (row 0 of the batch)"
+        ) && closing.contains("udfbox: widen: 3 rows became NULL (on-error null); first error: function 'widen' returned a bad result: row 0:"),
+        "{closing}"
+    );
+    assert_eq!((*fail_code, fail_rows.as_slice()), (1, &["n,loud,q,c,w".to_string()][..]));
+    assert_eq!(fail_printed, &quotients[0]);
+    assert!(
+        fail_closing
+            .starts_with("error: function 'quotient' raised ValueError: no dividing 7 by zero (row 0 of the batch)"),
+        "{fail_closing}"
+    );
+}
+
+/// A call that runs past its limit (fuel in the sandbox, the timeout in a worker process) under
+/// `bundle.size=1` fails the query, or under `--on-error null` nulls its row, as it does in a
+/// batch, with the same report; the fuel the row path burns is metered as the batch path's is.
+#[test]
+fn bundle_size_one_meets_limits_as_the_batch_path_does() {
+    let events = [r#"{"n": 13}"#, r#"{"n": 1}"#, r#"{"n": 2}"#];
+    let query = "SELECT n, spin(n) AS r FROM e";
+    for (mode, limit) in [(Mode::Wasm, ["--fuel", "20000000"]), (Mode::Process, ["--timeout", "1s"])] {
+        for policy in ["null", "fail"] {
+            let flags = [&limit[..], &["--on-error", policy]].concat();
+            let (code, rows, stderr) = run_bundled(mode, ONE_ROW, &flags, &events, query);
+            let (batch_code, batch_rows, batch_stderr) = run_bundled(mode, ONE_BUNDLE, &flags, &events, query);
+            assert_eq!((code, &rows), (batch_code, &batch_rows), "{mode} {policy}: {stderr}\n{batch_stderr}");
+            // Fuel used differs by path (a batch that faults is replayed): compared apart.
+            let without_fuel = |text: &str| {
+                closing(text).lines().filter(|l| !l.starts_with("udfbox: fuel used")).collect::<Vec<_>>().join("\n")
+            };
+            assert_eq!(without_fuel(&stderr), without_fuel(&batch_stderr), "{mode} {policy}");
+            let fault = if mode == Mode::Wasm {
+                "function 'spin' ran out of fuel after 20000000 units"
+            } else {
+                "function 'spin' timed out after 1s"
+            };
+            if policy == "null" {
+                assert_eq!(code, 0, "{mode}: {stderr}");
+                assert_eq!(rows, [r#"{"n":13,"r":null}"#, r#"{"n":1,"r":1}"#, r#"{"n":2,"r":2}"#], "{mode}");
+                let report = format!(
+                    "udfbox: spin: 1 rows became NULL (on-error null); first error: {fault} (caused by row 0 of the batch)"
+                );
+                assert!(closing(&stderr).contains(&report), "{mode}: {stderr}");
+            } else {
+                assert_eq!((code, rows.len()), (1, 0), "{mode}: {stderr}");
+                assert!(closing(&stderr).starts_with(&format!("error: {fault}")), "{mode}: {stderr}");
+            }
+            if mode == Mode::Wasm && policy == "null" {
+                // The exhausted call's fuel is metered too, on either path (a failed query
+                // reports none).
+                for text in [&stderr, &batch_stderr] {
+                    let used = text.lines().find_map(|l| l.strip_prefix("udfbox: fuel used by spin: "));
+                    assert!(used.and_then(|u| u.parse::<u64>().ok()).is_some_and(|u| u >= 20_000_000), "{text}");
+                }
+            }
+        }
+    }
 }
 
 /// bundle.time sends a bundle that is not full to the UDF once its oldest row has waited: with

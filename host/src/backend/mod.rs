@@ -493,18 +493,7 @@ impl FunctionSet {
                 let mut replay = Replay { faults_left: MAX_REPLAY_FAULTS, pinned: Vec::new(), unpinned: 0 };
                 let array = self.replay(name, function, args, 0..num_rows, &mut replay);
                 let rows = replay.pinned.len() + replay.unpinned;
-                let pinned: Vec<String> = replay.pinned.iter().take(10).map(|row| row.to_string()).collect();
-                let detail = match (replay.pinned.len(), replay.unpinned) {
-                    (0, _) => format!("{error} (the fault could not be pinned to rows)"),
-                    (_, 0) => format!("{error} (caused by row {} of the batch)", pinned.join(", ")),
-                    (_, unpinned) => {
-                        format!(
-                            "{error} (caused by row {} of the batch; {unpinned} more rows not pinned)",
-                            pinned.join(", ")
-                        )
-                    }
-                };
-                self.note_failures(name, rows as u64, num_rows, detail);
+                self.note_failures(name, rows as u64, num_rows, fault_detail(&error, &replay.pinned, replay.unpinned));
                 Ok(array)
             }
             Err(error) => Err(error),
@@ -860,6 +849,19 @@ pub(crate) fn off_async_workers<T>(call: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(call)
         }
         _ => call(),
+    }
+}
+
+/// How a fault that the `null` policy turned into NULLs is reported: the error, and the rows of
+/// the batch that replaying it pinned the fault to (`unpinned`: rows nulled without being pinned).
+pub(crate) fn fault_detail(error: &Error, pinned: &[usize], unpinned: usize) -> String {
+    let shown: Vec<String> = pinned.iter().take(10).map(|row| row.to_string()).collect();
+    match (pinned.len(), unpinned) {
+        (0, _) => format!("{error} (the fault could not be pinned to rows)"),
+        (_, 0) => format!("{error} (caused by row {} of the batch)", shown.join(", ")),
+        (_, unpinned) => {
+            format!("{error} (caused by row {} of the batch; {unpinned} more rows not pinned)", shown.join(", "))
+        }
     }
 }
 

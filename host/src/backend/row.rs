@@ -15,7 +15,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::scalar::ScalarValue;
 
-use super::{bad_result, nullable, ErrorPolicy, Function, FunctionSet};
+use super::{bad_result, fault_detail, nullable, ErrorPolicy, Function, FunctionSet};
 use crate::error::{Error, Result};
 
 /// How one value travels in the row encoding.
@@ -150,7 +150,15 @@ struct Plan {
 #[derive(Debug)]
 pub struct RowHandle<'a> {
     set: &'a FunctionSet,
-    function: &'a Function,
+    call: RowCall,
+}
+
+/// What a [`RowHandle`] calls through, owned rather than borrowed from the set, so that the SQL
+/// layer can keep one per function next to its `Arc<FunctionSet>`. It must only be called with
+/// the set that prepared it.
+#[derive(Debug)]
+pub(crate) struct RowCall {
+    function: Function,
     policy: ErrorPolicy,
     plan: Option<Plan>,
     /// Reused for every row's encoding; taken out for the duration of a call, so concurrent
@@ -163,6 +171,11 @@ impl FunctionSet {
     /// argument and result types are numbers, BOOLEAN or STRING take the compact row path;
     /// any other scalar function is called as a one-row batch through the same handle.
     pub fn prepare(&self, name: &str) -> Result<RowHandle<'_>> {
+        Ok(RowHandle { set: self, call: self.prepare_row_call(name)? })
+    }
+
+    /// [`FunctionSet::prepare`]'s work, owned.
+    pub(crate) fn prepare_row_call(&self, name: &str) -> Result<RowCall> {
         let function = self.function_of_kind(name, &["scalar"])?;
         let plan = match compact_plan(function) {
             Some((args, result)) => {
@@ -171,7 +184,12 @@ impl FunctionSet {
             }
             None => None,
         };
-        Ok(RowHandle { set: self, function, policy: self.error_policy(name), plan, buffer: Mutex::new(Vec::new()) })
+        Ok(RowCall {
+            function: function.clone(),
+            policy: self.error_policy(name),
+            plan,
+            buffer: Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -205,32 +223,53 @@ fn datafusion_error(e: datafusion::error::DataFusionError) -> Error {
 impl RowHandle<'_> {
     /// The function's name.
     pub fn name(&self) -> &str {
-        &self.function.info.name
+        &self.call.function.info.name
     }
 
     /// Whether calls take the compact row encoding (else: one-row batches).
     pub fn is_compact(&self) -> bool {
-        self.plan.is_some()
+        self.call.is_compact()
     }
 
     /// Calls the function on one row. Arguments are cast to the declared types as a batch
     /// call casts them; the result has the function's result type. Errors, NULLs, the error
     /// policy, limits and output are those of [`FunctionSet::call`] with one row.
     pub fn call_row(&self, args: &[ScalarValue]) -> Result<ScalarValue> {
-        let Some(plan) = &self.plan else { return self.call_batch(args) };
+        self.call.call(self.set, args)
+    }
+}
+
+impl RowCall {
+    fn name(&self) -> &str {
+        &self.function.info.name
+    }
+
+    pub(crate) fn is_compact(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// [`RowHandle::call_row`] through `set`, the set that prepared this call.
+    pub(crate) fn call(&self, set: &FunctionSet, args: &[ScalarValue]) -> Result<ScalarValue> {
+        let Some(plan) = &self.plan else { return self.call_batch(set, args) };
         if args.len() != plan.args.len() {
             // The batch path's message, for the same mistake.
             let types: Vec<DataType> = args.iter().map(ScalarValue::data_type).collect();
-            self.set.argument_types(self.name(), &types)?;
+            set.argument_types(self.name(), &types)?;
             return Err(Error::Invalid(format!("'{}' takes {} arguments", self.name(), plan.args.len())));
         }
         let mut buffer = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
-        let result = self.call_compact(plan, args, &mut buffer);
+        let result = self.call_compact(set, plan, args, &mut buffer);
         *self.buffer.lock().unwrap_or_else(|e| e.into_inner()) = buffer;
         result
     }
 
-    fn call_compact(&self, plan: &Plan, args: &[ScalarValue], buffer: &mut Vec<u8>) -> Result<ScalarValue> {
+    fn call_compact(
+        &self,
+        set: &FunctionSet,
+        plan: &Plan,
+        args: &[ScalarValue],
+        buffer: &mut Vec<u8>,
+    ) -> Result<ScalarValue> {
         let name = &self.function.info.name;
         buffer.clear();
         buffer.resize(plan.bitmap_len, 0);
@@ -264,8 +303,8 @@ impl RowHandle<'_> {
                 )));
             }
         }
-        let reply = self.set.backend.call_row(name, plan.id, buffer, self.policy);
-        let decoded = self.set.settle(name, reply).and_then(|reply| {
+        let reply = set.backend.call_row(name, plan.id, buffer, self.policy);
+        let decoded = set.settle(name, reply).and_then(|reply| {
             let value = match reply.value.split_first() {
                 Some((1, [])) => {
                     if !self.function.result_field.is_nullable() {
@@ -284,14 +323,15 @@ impl RowHandle<'_> {
         match decoded {
             Ok((value, None)) => Ok(value),
             Ok((value, Some(failure))) => {
-                self.set.note_failures(name, 1, 1, failure.to_string());
+                set.note_failures(name, 1, 1, failure.to_string());
                 Ok(value)
             }
-            // As a batch: a fault that ends the sandbox nulls the row, when the type allows it.
+            // As a batch: a fault that ends the sandbox nulls the row, when the type allows it,
+            // reported as a one-row batch's replay pins it.
             Err(error)
                 if self.policy == ErrorPolicy::Null && nullable(&error) && self.function.result_field.is_nullable() =>
             {
-                self.set.note_failures(name, 1, 1, error.to_string());
+                set.note_failures(name, 1, 1, fault_detail(&error, &[0], 0));
                 self.null_result()
             }
             Err(error) => Err(error),
@@ -303,9 +343,9 @@ impl RowHandle<'_> {
     }
 
     /// A function without a compact encoding: one row as a batch.
-    fn call_batch(&self, args: &[ScalarValue]) -> Result<ScalarValue> {
+    fn call_batch(&self, set: &FunctionSet, args: &[ScalarValue]) -> Result<ScalarValue> {
         let arrays = args.iter().map(|v| v.to_array().map_err(datafusion_error)).collect::<Result<Vec<ArrayRef>>>()?;
-        let result = self.set.call(self.name(), &arrays, 1)?;
+        let result = set.call(self.name(), &arrays, 1)?;
         ScalarValue::try_from_array(&result, 0).map_err(datafusion_error)
     }
 }

@@ -8,7 +8,7 @@ pub mod stream;
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
@@ -17,9 +17,11 @@ use datafusion::logical_expr::{
     AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::scalar::ScalarValue;
 
 use self::aggregate::PythonAggregateUdf;
-use crate::backend::FunctionSet;
+use crate::backend::row::RowCall;
+use crate::backend::{off_async_workers, FunctionSet};
 use crate::error::{Error, Result};
 
 /// What SQL needs to know of function `name` of `set`: its signature, the aliases it is found
@@ -78,17 +80,61 @@ pub(crate) fn external(error: Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
-/// A Python scalar UDF as DataFusion sees it. Each call carries a whole batch.
+/// A Python scalar UDF as DataFusion sees it. Each call carries a whole batch; a batch of one
+/// row (every bundle with `bundle.size=1`) takes the row path when the function has a compact
+/// row encoding ([`FunctionSet::prepare`]), with the semantics of a one-row batch.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PythonScalarUdf {
     function: SqlFunction,
+    row_path: RowPath,
 }
 
 impl PythonScalarUdf {
     /// The DataFusion UDF for function `name` of `set`.
     pub fn new(set: Arc<FunctionSet>, name: &str) -> Result<Self> {
-        Ok(Self { function: SqlFunction::new(set, name)? })
+        Ok(Self { function: SqlFunction::new(set, name)?, row_path: RowPath::default() })
     }
+
+    /// The function on one row through the row path; `None` when it has no compact row
+    /// encoding (or preparing it failed: the batch path then reports what is wrong).
+    fn call_row(&self, args: &[ColumnarValue]) -> Option<DfResult<ScalarValue>> {
+        let set = &self.function.set;
+        let call = match self.row_path.0.get() {
+            Some(prepared) => prepared.as_ref()?,
+            None => {
+                // Prepared once, at the first one-row call; a failure is not kept, so a sandbox
+                // that was down for it does not cost the function its row path.
+                let prepared = off_async_workers(|| set.prepare_row_call(&self.function.name)).ok()?;
+                self.row_path.0.get_or_init(|| prepared.is_compact().then_some(prepared)).as_ref()?
+            }
+        };
+        let values = args.iter().map(|arg| match arg {
+            ColumnarValue::Scalar(value) => Ok(value.clone()),
+            ColumnarValue::Array(array) => ScalarValue::try_from_array(array, 0),
+        });
+        Some(
+            values
+                .collect::<DfResult<Vec<_>>>()
+                .and_then(|values| off_async_workers(|| call.call(set, &values)).map_err(external)),
+        )
+    }
+}
+
+/// A scalar UDF's row-path call, prepared at its first one-row call (`None` inside: the function
+/// has no compact row encoding). A cache, not part of the UDF's identity.
+#[derive(Debug, Default)]
+struct RowPath(OnceLock<Option<RowCall>>);
+
+impl PartialEq for RowPath {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RowPath {}
+
+impl Hash for RowPath {
+    fn hash<H: Hasher>(&self, _state: &mut H) {}
 }
 
 impl ScalarUDFImpl for PythonScalarUdf {
@@ -114,6 +160,11 @@ impl ScalarUDFImpl for PythonScalarUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
+        if rows == 1 {
+            if let Some(result) = self.call_row(&args.args) {
+                return Ok(ColumnarValue::Array(result?.to_array()?));
+            }
+        }
         let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<DfResult<Vec<_>>>()?;
         let result = self.function.set.call(&self.function.name, &arrays, rows).map_err(external)?;
         Ok(ColumnarValue::Array(result))
