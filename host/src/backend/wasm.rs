@@ -739,9 +739,11 @@ impl WasmBackend {
         ) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
     ) -> Reply<T> {
         self.with_instance(Some(function), |instance, budget| {
-            let mut identity = vec![function.as_bytes()];
-            identity.extend_from_slice(input);
-            self.begin(instance, budget.deadline, &identity)?;
+            if self.deterministic {
+                // Only this mode needs the call's identity: no allocation on the ordinary path.
+                let identity: Vec<&[u8]> = std::iter::once(function.as_bytes()).chain(input.iter().copied()).collect();
+                self.begin(instance, budget.deadline, &identity)?;
+            }
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = call(runtime, &mut instance.sandbox.store, budget.deadline)?;
