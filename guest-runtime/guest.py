@@ -2,6 +2,7 @@
 ``udfbox.runtime.Runtime``. Everything imported here runs at build time and is part of the
 snapshot the sandbox starts from."""
 
+import os as _os
 import random as _random
 from array import array
 
@@ -121,15 +122,35 @@ def _column(flat):
     return columns[0]
 
 
-def _packed(packed):
-    """A column the runtime packed (``udfbox.runtime.pack``) as a WIT ``packed-column``."""
+def _layout(packed):
+    """A column the runtime packed (``udfbox.runtime.pack``) as its type, layout and data."""
     type_text, nodes, spans, data = packed
     layout = [len(nodes)]
     for length, null_count, validity, first, count in nodes:
         layout += (length, null_count, count, validity[0], validity[1])
         for span in spans[first:first + count]:
             layout += span
-    return wit.PackedColumn(type_text, array("I", layout).tobytes(), data)
+    return type_text, array("I", layout).tobytes(), data
+
+
+_write = _os.write
+
+
+def _send(part):
+    """Writes ``part`` to the host's result stream (WASI stdout: the host reads it in place,
+    where a returned ``list<u8>`` would stay behind in memory; see the WIT ``packed-column``)."""
+    view = memoryview(part)
+    while view:
+        view = view[_write(1, view):]
+
+
+def _packed(packed):
+    """A column the runtime packed as a WIT ``packed-column``, its bytes sent ahead of it."""
+    type_text, layout, data = _layout(packed)
+    _send(layout)
+    if data:
+        _send(data)
+    return wit.PackedColumn(type_text, len(layout), len(data))
 
 
 class Runtime(exports.Runtime):
@@ -172,7 +193,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return wit.RowResult(value, None if first is None else _wit_error(first),
+            return wit.RowResult(value.decode("latin-1"), None if first is None else _wit_error(first),
                                  _RUNTIME.take_output())
         raise Err(failure)
 
@@ -243,12 +264,14 @@ def _warm_up():
     from udfbox.types import parse_type
 
     def through_wit(packed):
-        """A result column as the host would send it back as an argument."""
-        return _column(wit.Columns([packed.data_type], packed.layout, packed.data))
+        """A result column as the host would send it back as an argument (nothing is written
+        to the result stream at build time)."""
+        type_text, layout, data = _layout(packed)
+        return _column(wit.Columns([type_text], layout, data))
 
     def arg(type_text, values):
         nodes = encode_column(parse_type(type_text), values)
-        return through_wit(_packed((type_text,) + _runtime.pack(nodes)))
+        return through_wit((type_text,) + _runtime.pack(nodes))
 
     warm = _runtime.Runtime()
     warm.load("warm_up.py", _WARM_UP_SOURCE, [])
@@ -257,13 +280,13 @@ def _warm_up():
     add_id, upper_id = warm.prepare_row("add"), warm.prepare_row("upper")
     add_row, upper_row = b"\x00" + bytes(16), b"\x00\x02\x00\x00\x00ab"
     for _ in range(16):  # past CPython's specialization warm-up counters
-        _packed(warm.call("add", 1, [ints, ints])[0])
-        _packed(warm.call("upper", 1, [text])[0])
-        _packed(warm.call("add", 1, [ints, ints], True)[0])
-        warm.call_row(add_id, add_row)
-        warm.call_row(upper_id, upper_row, True)
-        accumulators = _packed(warm.aggregate("total", "accumulate", states, groups, [ints]))
-        _packed(warm.finish("total", through_wit(accumulators)))
+        _layout(warm.call("add", 1, [ints, ints])[0])
+        _layout(warm.call("upper", 1, [text])[0])
+        _layout(warm.call("add", 1, [ints, ints], True)[0])
+        warm.call_row(add_id, add_row)[0].decode("latin-1")
+        warm.call_row(upper_id, upper_row, True)[0].decode("latin-1")
+        accumulators = warm.aggregate("total", "accumulate", states, groups, [ints])
+        _layout(warm.finish("total", through_wit(accumulators)))
     warm.close()
     warm.take_output()
 

@@ -19,6 +19,7 @@ mod examples;
 mod flight;
 mod forms;
 mod harness;
+mod memory_flat;
 mod metrics;
 mod policy;
 mod process;

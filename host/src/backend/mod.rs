@@ -26,6 +26,8 @@ mod determinism;
 pub mod native;
 mod pool;
 pub mod process;
+#[cfg(feature = "wasm")]
+mod result_stream;
 pub mod row;
 mod sources;
 #[cfg(feature = "wasm")]
@@ -934,7 +936,7 @@ fn unknown(name: &str) -> Error {
     Error::Invalid(format!("unknown function '{name}'"))
 }
 
-fn bad_result(name: &str, error: impl fmt::Display) -> Error {
+pub(crate) fn bad_result(name: &str, error: impl fmt::Display) -> Error {
     Error::Udf(UdfError {
         kind: UdfErrorKind::BadResult,
         function: Some(name.to_string()),

@@ -3,7 +3,8 @@
 //!
 //! What the guest may touch is decided here, in one place, and is nothing by default: no
 //! environment variables, no arguments, no preopened directories, no sockets or name lookups, no
-//! stdin; stdout and stderr go to bounded in-memory pipes. It keeps the ordinary WASI clocks and
+//! stdin; stdout carries results back to the host ([`super::result_stream`]) and stderr goes to a
+//! bounded in-memory pipe. It keeps the ordinary WASI clocks and
 //! random numbers. The one grant there is: a read-only dependency directory, `/deps` in the
 //! guest, when [`crate::Options::deps`] names one.
 //!
@@ -39,6 +40,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bounds;
 use super::determinism::{seed_of, Determinism};
 use super::pool::{Lease, Load, Pool, Pooled};
+use super::result_stream::ResultStream;
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
@@ -61,7 +63,8 @@ use bindings::{UdfboxGuest, UdfboxGuestPre};
 /// The guest component, built by `build.rs`.
 pub static GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/udfbox_guest.wasm"));
 
-/// Bytes of C-level stdout/stderr kept per sandbox (Python-level output is bounded by the runtime).
+/// Bytes of C-level stdout forwarded per call, and of C-level stderr per sandbox (Python-level
+/// output is bounded by the runtime).
 const PIPE_CAPACITY: usize = 64 * 1024;
 
 /// WASI handles (open files and directories, streams, timers) a sandbox may hold at once; a
@@ -101,7 +104,7 @@ impl ResourceLimiter for MemoryLimiter {
 pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
-    stdout: MemoryOutputPipe,
+    stdout: ResultStream,
     stderr: MemoryOutputPipe,
     limiter: MemoryLimiter,
     /// Deterministic mode's clocks and random sources, reset at every call.
@@ -230,7 +233,8 @@ impl Prepared {
     /// `deps` is preopened read-only as `/deps`.
     /// `deterministic`: virtual clocks and seeded random sources (see `determinism`).
     pub async fn instantiate(&self, limits: &Limits, deps: Option<&Path>, deterministic: bool) -> Result<Sandbox> {
-        let stdout = MemoryOutputPipe::new(PIPE_CAPACITY);
+        // Results cannot outgrow the sandbox's memory: its limit bounds what one call may write.
+        let stdout = ResultStream::new(limits.memory_bytes);
         let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone())
@@ -406,8 +410,10 @@ struct Instance {
     sandbox: Sandbox,
     /// How many of the pool's loads this instance has run.
     loaded: usize,
-    /// Bytes of the stdout and stderr pipes already forwarded.
-    seen: (usize, usize),
+    /// Bytes of the stderr pipe already forwarded.
+    seen_stderr: usize,
+    /// C-level stdout text written during a call, before its results; not yet forwarded.
+    stdout_text: Vec<u8>,
     /// Linear memory after the instance's first call, when it has made one.
     settled: Option<usize>,
     /// Set while guest code runs and cleared when it ended cleanly: an instance dropped with it
@@ -496,7 +502,8 @@ impl WasmBackend {
             Ok(Instance {
                 sandbox,
                 loaded: 0,
-                seen: (0, 0),
+                seen_stderr: 0,
+                stdout_text: Vec::new(),
                 settled: None,
                 in_guest: false,
                 retire: false,
@@ -600,15 +607,26 @@ impl WasmBackend {
             .unwrap_or_else(|e| format!("[udfbox: the sandbox failed while handing over its output: {e}]\n"))
     }
 
-    /// Whatever reached the WASI pipes directly (C-level writes) since the last look.
+    /// Whatever reached stdout and stderr directly (C-level writes) since the last look.
     fn pipe_output(&self, instance: &mut Instance) -> String {
         let mut output = String::new();
         let state = instance.sandbox.store.data();
-        let (out, err) = (state.stdout.contents(), state.stderr.contents());
-        output.push_str(&String::from_utf8_lossy(&out[instance.seen.0.min(out.len())..]));
-        output.push_str(&String::from_utf8_lossy(&err[instance.seen.1.min(err.len())..]));
-        instance.seen = (out.len(), err.len());
+        let (out, err) = (state.stdout.take_all(), state.stderr.contents());
+        keep_stdout_text(instance, &out);
+        let text = std::mem::take(&mut instance.stdout_text);
+        output.push_str(&String::from_utf8_lossy(&text));
+        output.push_str(&String::from_utf8_lossy(&err[instance.seen_stderr.min(err.len())..]));
+        instance.seen_stderr = err.len();
         output
+    }
+
+    /// Runs after a guest entry that returned `value`: takes the results it wrote to stdout (the
+    /// bytes `value` declares) and keeps the text written before them for [`Self::pipe_output`].
+    fn take_streamed<T: Streams>(&self, instance: &mut Instance, value: T, function: &str) -> Result<(T, Streamed)> {
+        let stream = instance.sandbox.store.data().stdout.clone();
+        let (text, results) = stream.take_results(value.streamed_bytes(), function)?;
+        keep_stdout_text(instance, &text);
+        Ok((value, Streamed(results)))
     }
 
     /// Retires an instance once it has grown halfway from its size after the first call to the
@@ -727,7 +745,7 @@ impl WasmBackend {
     /// Runs one guest call of `function` in a checked-out instance; `call` drives it (with
     /// [`drive`], until the budget's deadline) and returns its outcome.
     /// `returns_output`: a successful call brings what UDFs printed back with its result.
-    fn guest_call<T>(
+    fn guest_call<T: Streams>(
         &self,
         function: &str,
         returns_output: bool,
@@ -737,17 +755,22 @@ impl WasmBackend {
             &mut Store<SandboxState>,
             tokio::time::Instant,
         ) -> Result<Outcome<std::result::Result<T, wit::UdfError>>>,
-    ) -> Reply<T> {
+    ) -> Reply<(T, Streamed)> {
         self.with_instance(Some(function), |instance, budget| {
             if self.deterministic {
                 // Only this mode needs the call's identity: no allocation on the ordinary path.
                 let identity: Vec<&[u8]> = std::iter::once(function.as_bytes()).chain(input.iter().copied()).collect();
                 self.begin(instance, budget.deadline, &identity)?;
             }
+            // Whatever is in the stream now was written before this call: text, not results.
+            let earlier = instance.sandbox.store.data().stdout.take_all();
+            keep_stdout_text(instance, &earlier);
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = call(runtime, &mut instance.sandbox.store, budget.deadline)?;
-            let result = self.finish(instance, Some(function), outcome);
+            let result = self
+                .finish(instance, Some(function), outcome)
+                .and_then(|value| self.take_streamed(instance, value, function));
             instance.output_taken = returns_output && result.is_ok();
             result
         })
@@ -798,8 +821,8 @@ fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> Result<U>) -> Reply<U> 
     Reply { result: reply.result.and_then(f), output: reply.output, fuel_used: reply.fuel_used }
 }
 
-fn table_output(result: wit::TableResult) -> Result<TableOutput> {
-    Ok(TableOutput { sources: from_wit(result.sources)?, rows: from_wit(result.rows)? })
+fn table_output((result, mut streamed): (wit::TableResult, Streamed)) -> Result<TableOutput> {
+    Ok(TableOutput { sources: from_wit(result.sources, &mut streamed)?, rows: from_wit(result.rows, &mut streamed)? })
 }
 
 fn udf_error(e: wit::UdfError) -> Error {
@@ -838,8 +861,70 @@ fn to_wit(columns: Vec<WireColumn>) -> Result<wit::Columns> {
     Ok(wit::Columns { data_types: flat.data_types, layout: flat.layout, data: flat.data })
 }
 
-fn from_wit(column: wit::PackedColumn) -> Result<PackedColumn> {
-    wire::unflatten(column.data_type, &column.layout, column.data)
+/// Keeps C-level stdout text to forward with the call's output, up to [`PIPE_CAPACITY`] bytes.
+fn keep_stdout_text(instance: &mut Instance, text: &[u8]) {
+    let room = PIPE_CAPACITY.saturating_sub(instance.stdout_text.len());
+    instance.stdout_text.extend_from_slice(&text[..text.len().min(room)]);
+}
+
+/// A guest entry's result, and how many bytes of it travelled on the result stream.
+trait Streams {
+    fn streamed_bytes(&self) -> u64 {
+        0
+    }
+}
+
+impl Streams for u32 {}
+impl Streams for wit::RowResult {}
+
+impl Streams for wit::PackedColumn {
+    fn streamed_bytes(&self) -> u64 {
+        u64::from(self.layout_bytes) + u64::from(self.data_bytes)
+    }
+}
+
+impl Streams for wit::CallResult {
+    fn streamed_bytes(&self) -> u64 {
+        self.column.streamed_bytes()
+    }
+}
+
+impl Streams for wit::TableResult {
+    fn streamed_bytes(&self) -> u64 {
+        self.sources.streamed_bytes() + self.rows.streamed_bytes()
+    }
+}
+
+/// The bytes a call wrote to its result stream, read back in the order the guest wrote them.
+struct Streamed(bytes::Bytes);
+
+impl Streamed {
+    fn next(&mut self, length: u32) -> Result<bytes::Bytes> {
+        let length = length as usize;
+        if length > self.0.len() {
+            // `take_streamed` checked the total; this guards the parts.
+            return Err(Error::Invalid("a result part runs past the bytes the sandbox wrote".into()));
+        }
+        Ok(self.0.split_to(length))
+    }
+}
+
+fn from_wit(column: wit::PackedColumn, streamed: &mut Streamed) -> Result<PackedColumn> {
+    let layout = streamed.next(column.layout_bytes)?;
+    let data = streamed.next(column.data_bytes)?;
+    wire::unflatten(column.data_type, &layout, data.to_vec())
+}
+
+/// A row value sent as text, one character per byte (see `row-result` in the WIT).
+fn latin1_bytes(text: String, function: &str) -> Result<Vec<u8>> {
+    if text.is_ascii() {
+        return Ok(text.into_bytes());
+    }
+    text.chars()
+        .map(|c| {
+            u8::try_from(c).map_err(|_| super::bad_result(function, "a row value holds a character beyond U+00FF"))
+        })
+        .collect()
 }
 
 impl Backend for WasmBackend {
@@ -893,10 +978,10 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, true, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_call(store, function, num_rows, &args, on_error))
         });
-        let mut reply = map_reply(reply, |result| {
+        let mut reply = map_reply(reply, |(result, mut streamed)| {
             Ok((
                 CallResult {
-                    column: from_wit(result.column)?,
+                    column: from_wit(result.column, &mut streamed)?,
                     failed_rows: result.failed_rows,
                     first_failure: result.first_failure.map(udf_error_of),
                 },
@@ -914,9 +999,10 @@ impl Backend for WasmBackend {
     }
 
     fn prepare_row(&self, function: &str) -> Reply<u32> {
-        self.guest_call(function, false, &[], |runtime, store, deadline| {
+        let reply = self.guest_call(function, false, &[], |runtime, store, deadline| {
             drive(deadline, runtime.call_prepare(store, function))
-        })
+        });
+        map_reply(reply, |(id, _)| Ok(id))
     }
 
     fn call_row(&self, function: &str, id: u32, row: &[u8], on_error: ErrorPolicy) -> Reply<RowReply> {
@@ -929,9 +1015,9 @@ impl Backend for WasmBackend {
             drive(deadline, runtime.call_call_row(store, id, row, on_error))
         });
         let Reply { result, mut output, fuel_used } = reply;
-        let result = result.map(|result| {
+        let result = result.and_then(|(result, _)| {
             output.insert_str(0, &bounds::captured_output(result.output));
-            RowReply { value: result.value, failure: result.failure.map(udf_error_of) }
+            Ok(RowReply { value: latin1_bytes(result.value, function)?, failure: result.failure.map(udf_error_of) })
         });
         Reply { result, output, fuel_used }
     }
@@ -970,7 +1056,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_aggregate(store, function, op, &states, &groups, &args))
         });
-        map_reply(reply, from_wit)
+        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed))
     }
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
@@ -978,7 +1064,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &[&states.layout, &states.data], |runtime, store, deadline| {
             drive(deadline, runtime.call_finish(store, function, &states))
         });
-        map_reply(reply, from_wit)
+        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed))
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
