@@ -144,13 +144,21 @@ def _send(part):
         view = view[_write(1, view):]
 
 
-def _packed(packed):
-    """A column the runtime packed as a WIT ``packed-column``, its bytes sent ahead of it."""
+def _packed(packed, function):
+    """A column the runtime packed as a WIT ``packed-column``, its bytes sent ahead of it. A UDF
+    that closed or broke standard output gets an error result, not a trap."""
     type_text, layout, data = _layout(packed)
-    _send(layout)
-    if data:
-        _send(data)
-    return wit.PackedColumn(type_text, len(layout), len(data))
+    try:
+        _send(layout)
+        if data:
+            _send(data)
+    except OSError as exc:
+        failure = wit.UdfError(wit.ErrorKind.BROKEN_SANDBOX, function, None, "OSError",
+                               "the result could not be handed over: standard output, which "
+                               "carries results, failed (%s)" % exc.strerror, "")
+    else:
+        return wit.PackedColumn(type_text, len(layout), len(data))
+    raise Err(failure)
 
 
 class Runtime(exports.Runtime):
@@ -174,7 +182,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return wit.CallResult(_packed(packed), failed,
+            return wit.CallResult(_packed(packed, function), failed,
                                   None if first is None else _wit_error(first), _RUNTIME.take_output())
         raise Err(failure)
 
@@ -203,7 +211,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return wit.TableResult(_packed(sources), _packed(rows))
+            return wit.TableResult(_packed(sources, function), _packed(rows, function))
         raise Err(failure)
 
     def aggregate(self, function, op, states, groups, args):
@@ -213,7 +221,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return _packed(states)
+            return _packed(states, function)
         raise Err(failure)
 
     def finish(self, function, states):
@@ -222,7 +230,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return _packed(values)
+            return _packed(values, function)
         raise Err(failure)
 
     def emit(self, function, states):
@@ -231,7 +239,7 @@ class Runtime(exports.Runtime):
         except _runtime.UdfError as error:
             failure = _wit_error(error)
         else:
-            return wit.TableResult(_packed(sources), _packed(rows))
+            return wit.TableResult(_packed(sources, function), _packed(rows, function))
         raise Err(failure)
 
     def close(self):

@@ -673,6 +673,10 @@ impl WasmBackend {
             Ok(Ok(Err(_))) if refused_memory => {
                 Error::MemoryLimit { function: function_name, limit: self.limits.memory_bytes }
             }
+            // Left marked as in the guest, the instance is replaced when its lease ends.
+            Ok(Ok(Err(e))) if e.kind == wit::ErrorKind::BrokenSandbox => {
+                sandbox_error(function, bounds::udf_error(udf_error_of(e)).message)
+            }
             Ok(Ok(Err(e))) => {
                 instance.in_guest = false;
                 return Err(udf_error(e));
@@ -837,6 +841,8 @@ fn udf_error_of(e: wit::UdfError) -> UdfError {
             wit::ErrorKind::Exception => UdfErrorKind::Exception,
             wit::ErrorKind::BadResult => UdfErrorKind::BadResult,
             wit::ErrorKind::BadRequest => UdfErrorKind::BadRequest,
+            // `finish` turns this one into a sandbox error before it gets here.
+            wit::ErrorKind::BrokenSandbox => UdfErrorKind::BadResult,
         },
         function: e.function,
         row: e.row,
