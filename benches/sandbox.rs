@@ -4,17 +4,24 @@
 //! - `sandbox_start`: a sandbox made cold from the compiled image (`wasm/instantiate`) against
 //!   a warm one checked out of a set's pool (`wasm/warm_checkout`); a process-mode worker started
 //!   (`process/spawn_worker`, a CPython process with the runtime loaded) against a warm one
-//!   checked out; a native runtime object (`native/new_runtime`).
+//!   checked out; a native runtime object (`native/new_runtime`);
+//! - `sandbox_ready`: a new sandbox (or worker, or native runtime) made ready for its first call
+//!   of a function whose `open()` does 50 ms of work: start, load the file, `open()`, one row.
+//!   This is what a replacement sandbox costs after a fault, and what a post-`open()` snapshot
+//!   (issue 12, not built) would save.
 //!
 //! `cargo bench --bench sandbox` (the component size is printed first).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use udfbox::native::NativeBackend;
 use udfbox::process::{default_python, ProcessBackend};
 use udfbox::wasm::{self, Prepared, WasmBackend};
-use udfbox::Limits;
+use udfbox::{FunctionSet, Limits, Mode, Options};
 
 fn build(c: &mut Criterion) {
     println!("guest component: {} bytes", wasm::GUEST_COMPONENT.len());
@@ -56,5 +63,41 @@ fn start(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, build, start);
+/// A function whose `open()` does 50 ms of work (a resource loaded at start).
+const SLOW_OPEN: &str = r#"
+import time
+from udfbox import udf, DataTypes, ScalarFunction
+
+class Lookup(ScalarFunction):
+    def open(self, function_context):
+        deadline = time.perf_counter() + 0.05
+        table = {}
+        while time.perf_counter() < deadline:
+            table[len(table)] = len(table)
+        self.table = table
+
+    def eval(self, x):
+        return x + 1
+
+lookup = udf(Lookup(), [DataTypes.BIGINT()], DataTypes.BIGINT())
+"#;
+
+fn ready(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sandbox_ready");
+    group.sample_size(10);
+    let one: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+    for mode in [Mode::Wasm, Mode::Native, Mode::Process] {
+        group.bench_function(BenchmarkId::new(mode.to_string(), "open_50ms"), |bench| {
+            bench.iter(|| {
+                let limits = Limits { max_instances: 1, ..Limits::default() };
+                let mut set = FunctionSet::new(Options { mode, limits, ..Default::default() }).unwrap();
+                set.load_source("lookup.py", SLOW_OPEN).unwrap();
+                set.call("lookup", std::slice::from_ref(&one), 1).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, build, start, ready);
 criterion_main!(benches);

@@ -167,18 +167,23 @@ async fn fifty_tenants_at_once_some_hostile() {
         latencies.extend(round(&mut clients, &input).await);
     }
     let warm = settled_kib(&server).await;
-    for _ in 0..MORE_ROUNDS {
+    // UDFBOX_LOAD_ROUNDS=N runs N more rounds, printing the memory every 10, to see a trend.
+    let more_rounds = std::env::var("UDFBOX_LOAD_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(MORE_ROUNDS);
+    for done in 1..=more_rounds {
         latencies.extend(round(&mut clients, &input).await);
+        if more_rounds > MORE_ROUNDS && done % 10 == 0 {
+            println!("after {done} more rounds: {:.1} MiB", settled_kib(&server).await as f64 / 1024.0);
+        }
     }
     let after = settled_kib(&server).await;
 
     latencies.sort();
     println!(
         "serve load: {} tenants ({} hostile), {} rounds, {} benign calls of {ROWS} rows: p50 {:?}, p99 {:?}, max {:?}; \
-         server memory {:.1} MiB after the warm-up, {:.1} MiB after {MORE_ROUNDS} more rounds",
+         server memory {:.1} MiB after the warm-up, {:.1} MiB after {more_rounds} more rounds",
         tenants.len(),
         tenants.len() - BENIGN,
-        WARM_UP_ROUNDS + MORE_ROUNDS,
+        WARM_UP_ROUNDS + more_rounds,
         latencies.len(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
@@ -192,7 +197,7 @@ async fn fifty_tenants_at_once_some_hostile() {
     // or be gone at either reading: each bomb tenant may hold up to its limit.
     let bombs = tenants.iter().filter(|(_, kind)| *kind == Kind::MemoryBomb).count() as u64;
     let bound = warm + bombs * 64 * 1024 + (warm / 4).max(32 * 1024);
-    assert!(after <= bound, "server memory grew from {warm} KiB to {after} KiB over {MORE_ROUNDS} rounds");
+    assert!(after <= bound, "server memory grew from {warm} KiB to {after} KiB over {more_rounds} rounds");
     // The server is still whole: one more benign call after all of it.
     let (name, _, client) = clients.iter_mut().find(|(_, kind, _)| *kind == Kind::Benign(2)).unwrap();
     assert_eq!(call(client, &input).await.unwrap_or_else(|e| panic!("{name}: {e:?}")).len(), ROWS as usize);
