@@ -60,9 +60,11 @@ lookup = udf(Lookup(), [DataTypes.BIGINT()], DataTypes.BIGINT())
 const ADD: &str = "from udfbox import udf, DataTypes\n\
 add = udf(lambda a, b: a + b, [DataTypes.BIGINT(), DataTypes.BIGINT()], DataTypes.BIGINT())\n";
 
-/// What a restored sandbox runs before its memory is overwritten: it makes the WASI adapter take
-/// its stdio handles, so the fresh store's handle table matches the indices the copied memory holds.
-const WARM_UP: &str = "import os\nos.fstat(1)\n";
+/// What a restored sandbox runs before its memory is overwritten: a write to stdout makes wasi-libc
+/// take its stdout stream handle (index 1 in the component's handle table), so the fresh store's
+/// table holds the handle the copied libc state refers to. (`os.fstat(1)` is not enough: it takes
+/// no stream handle.)
+const WARM_UP: &str = "import os\nos.write(1, b'\\n')\n";
 
 // ---- the sandbox's stdout (results travel on it, as in udfbox) ----
 
@@ -143,6 +145,106 @@ impl WasiView for State {
     }
 }
 
+// ---- linear memories the host allocates (Config::with_host_memory) ----
+
+/// Where a host-allocated linear memory is and how large it is now.
+struct HostMemoryInfo {
+    base: usize,
+    size: std::sync::atomic::AtomicUsize,
+}
+
+thread_local! {
+    /// The memories made on this thread since the last instantiation began: instantiation runs
+    /// on the calling thread, so these are the new sandbox's.
+    static CREATED: std::cell::RefCell<Vec<Arc<HostMemoryInfo>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A linear memory in an mmap reservation the host owns: `reserved` bytes that never move,
+/// then the guard region wasmtime asks for.
+struct HostMemory {
+    info: Arc<HostMemoryInfo>,
+    reserved: usize,
+    mapped: usize,
+}
+
+impl Drop for HostMemory {
+    fn drop(&mut self) {
+        // SAFETY: the reservation made in `new_memory`, no longer used by wasmtime.
+        unsafe { libc::munmap(self.info.base as *mut libc::c_void, self.mapped) };
+    }
+}
+
+// SAFETY: the memory stays at `base` for its whole life, `reserved` bytes are reserved there
+// and the first `byte_size` are read-write.
+unsafe impl wasmtime::LinearMemory for HostMemory {
+    fn byte_size(&self) -> usize {
+        self.info.size.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn byte_capacity(&self) -> usize {
+        self.reserved
+    }
+    fn grow_to(&mut self, new_size: usize) -> Result<()> {
+        if new_size > self.reserved {
+            return Err(wasmtime::format_err!("beyond the reservation"));
+        }
+        let old = self.byte_size();
+        // SAFETY: [old, new_size) lies inside the reservation.
+        let r = unsafe {
+            libc::mprotect(
+                (self.info.base + old) as *mut libc::c_void,
+                new_size - old,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if r != 0 {
+            return Err(wasmtime::format_err!("mprotect failed"));
+        }
+        self.info.size.store(new_size, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    fn as_ptr(&self) -> *mut u8 {
+        self.info.base as *mut u8
+    }
+}
+
+struct HostMemories;
+
+// SAFETY: the memories honour the reservation and guard sizes wasmtime asks for.
+unsafe impl wasmtime::MemoryCreator for HostMemories {
+    fn new_memory(
+        &self,
+        _ty: wasmtime::MemoryType,
+        minimum: usize,
+        _maximum: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
+        guard_size_in_bytes: usize,
+    ) -> std::result::Result<Box<dyn wasmtime::LinearMemory>, String> {
+        let reserved = reserved_size_in_bytes.unwrap_or(4 << 30);
+        let mapped = reserved + guard_size_in_bytes;
+        // SAFETY: a fresh anonymous reservation; the first `minimum` bytes made read-write.
+        let base = unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err("mmap failed".into());
+            }
+            if minimum > 0 && libc::mprotect(base, minimum, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+                return Err("mprotect failed".into());
+            }
+            base as usize
+        };
+        let info = Arc::new(HostMemoryInfo { base, size: minimum.into() });
+        CREATED.with(|c| c.borrow_mut().push(info.clone()));
+        Ok(Box::new(HostMemory { info, reserved, mapped }))
+    }
+}
+
 // ---- engine, cached compile, instantiation ----
 
 struct Guest {
@@ -153,14 +255,23 @@ struct Guest {
 struct Sandbox {
     store: Store<State>,
     guest: UdfboxGuest,
+    /// The linear memories [`HostMemories`] made for this sandbox (host-memory engine only).
+    memories: Vec<Arc<HostMemoryInfo>>,
 }
 
 impl Guest {
-    /// `debug`: `Config::guest_debug`. Otherwise the engine of `wasm.rs` (`engine(false)`).
-    fn new(component: &[u8], debug: bool) -> Result<(Self, Option<Duration>)> {
+    /// `debug`: `Config::guest_debug`. `host_memory`: linear memories allocated by
+    /// [`HostMemories`] (no copy-on-write image then). Otherwise the engine of `wasm.rs`
+    /// (`engine(false)`).
+    fn new(component: &[u8], debug: bool, host_memory: bool) -> Result<(Self, Option<Duration>)> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.guest_debug(debug);
+        if host_memory {
+            config.with_host_memory(Arc::new(HostMemories));
+            // wasmtime's copy-on-write images need its own mmap-based memories.
+            config.memory_init_cow(false);
+        }
         let engine = Engine::new(&config)?;
         let mut hasher = DefaultHasher::new();
         component.hash(&mut hasher);
@@ -169,7 +280,13 @@ impl Guest {
         // Its own name: never the file `wasm.rs` would read.
         let path = dir.join(format!(
             "snapshot-experiment-{}-{:016x}.cwasm",
-            if debug { "guestdebug" } else { "plain" },
+            if debug {
+                "guestdebug"
+            } else if host_memory {
+                "hostmemory"
+            } else {
+                "plain"
+            },
             hasher.finish()
         ));
         let mut compile_time = None;
@@ -202,8 +319,10 @@ impl Guest {
             .build();
         let mut store = Store::new(&self.engine, State { wasi, table: ResourceTable::new(), stdout });
         store.set_epoch_deadline(1 << 40);
+        CREATED.with(|c| c.borrow_mut().clear());
         let guest = self.pre.instantiate_async(&mut store).await?;
-        Ok(Sandbox { store, guest })
+        let memories = CREATED.with(|c| c.borrow_mut().drain(..).collect());
+        Ok(Sandbox { store, guest, memories })
     }
 }
 
@@ -212,7 +331,7 @@ impl Guest {
 fn bigint_columns(columns: &[&[i64]]) -> wit::Columns {
     let mut layout = Vec::new();
     let mut data: Vec<u8> = Vec::new();
-    let mut push = |layout: &mut Vec<u8>, word: u32| layout.extend_from_slice(&word.to_le_bytes());
+    let push = |layout: &mut Vec<u8>, word: u32| layout.extend_from_slice(&word.to_le_bytes());
     for column in columns {
         for word in [1, column.len() as u32, 0, 1, 0, 0] {
             push(&mut layout, word);
@@ -415,6 +534,62 @@ fn restore_delta(store: &mut Store<State>, cores: &[Core], delta: &Delta) -> Res
     set_globals(store, cores, &delta.globals)
 }
 
+/// A memory image in a memfd, to be mapped copy-on-write over a sandbox's linear memory (what
+/// wasmtime itself does with a module's initial image): restoring is one `mmap`, and the pages
+/// are faulted in, shared with the page cache until written, as the guest touches them.
+struct MappedImage {
+    core: usize,
+    index: u32,
+    size: usize,
+    fd: libc::c_int,
+}
+
+fn memfd_images(snapshot: &Snapshot) -> Vec<MappedImage> {
+    snapshot
+        .memories
+        .iter()
+        .map(|image| {
+            // SAFETY: plain syscalls on a file descriptor this function owns.
+            unsafe {
+                let fd = libc::memfd_create(c"snapshot".as_ptr(), 0);
+                assert!(fd >= 0);
+                let written = libc::write(fd, image.bytes.as_ptr().cast(), image.bytes.len());
+                assert_eq!(written as usize, image.bytes.len());
+                MappedImage { core: image.core, index: image.index, size: image.bytes.len(), fd }
+            }
+        })
+        .collect()
+}
+
+/// Maps the images over the sandbox's memories. Relies on wasmtime's default (on-demand)
+/// allocator: each linear memory is its own page-aligned reservation, unmapped whole on drop.
+fn restore_mmap(
+    store: &mut Store<State>,
+    cores: &[Core],
+    images: &[MappedImage],
+    globals: &[(usize, u32, Val)],
+) -> Result<()> {
+    for image in images {
+        let memory = cores[image.core].instance.debug_memory(&mut *store, image.index).unwrap();
+        grow_to(store, memory, image.size)?;
+        let base = memory.data_ptr(&*store);
+        // SAFETY: [base, base + size) is this memory's accessible range (grown above); no guest
+        // code runs while it is replaced, and its contents become the image's.
+        let mapped = unsafe {
+            libc::mmap(
+                base.cast(),
+                image.size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                image.fd,
+                0,
+            )
+        };
+        assert_eq!(mapped, base.cast());
+    }
+    set_globals(store, cores, globals)
+}
+
 /// Every table entry as (core instance, function index) of the function it holds, so that two
 /// stores' tables can be compared.
 fn table_contents(store: &mut Store<State>, cores: &[Core]) -> Vec<Vec<Option<(usize, u32)>>> {
@@ -451,11 +626,13 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
+/// The process's private dirty memory: what a sandbox costs beyond pages it shares with the page
+/// cache (RSS would count every mapping of the compiled image's pages again).
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with("Private_Dirty:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -563,47 +740,165 @@ async fn restore_experiment(guest: &Guest) -> Result<()> {
         restore_full(&mut target.store, &target_cores, &image)?;
         match target.call("lookup", 1, &one).await {
             Ok(values) => println!("naive restore (no warm-up): call -> {values:?}"),
-            Err(e) => println!("naive restore (no warm-up): call FAILED: {e:?}"),
+            Err(e) => println!("naive restore (no warm-up): call FAILED: {e:#}"),
         }
     }
 
-    // 2. Warm-up first (makes the WASI adapter take its handles), then restore.
-    for (label, use_delta) in [("full copy", false), ("4 KiB delta", true)] {
+    // 2. Warm-up first (makes wasi-libc take its stdout handle), then restore.
+    let mapped = memfd_images(&image);
+    for (label, how) in [("full copy", 0), ("4 KiB delta", 1), ("mmap memfd", 2)] {
         for round in 0..5 {
-            let rss_before = rss_kib();
+            let r0 = rss_kib();
             let t0 = Instant::now();
             let mut target = guest.instantiate().await?;
+            let instantiated = t0.elapsed();
+            let r1 = rss_kib();
             let t1 = Instant::now();
             target.load("warm_up.py", WARM_UP).await?;
+            target.store.data().stdout.take();
+            let warmed = t1.elapsed();
+            let r2 = rss_kib();
             let t2 = Instant::now();
             let target_cores = cores(&mut target.store);
+            let enumerated = t2.elapsed();
             let t3 = Instant::now();
-            if use_delta {
-                restore_delta(&mut target.store, &target_cores, &delta4k)?;
-            } else {
-                restore_full(&mut target.store, &target_cores, &image)?;
-            }
+            let bytes = match how {
+                0 => {
+                    restore_full(&mut target.store, &target_cores, &image)?;
+                    total
+                }
+                1 => {
+                    restore_delta(&mut target.store, &target_cores, &delta4k)?;
+                    delta4k.bytes()
+                }
+                _ => {
+                    restore_mmap(&mut target.store, &target_cores, &mapped, &image.globals)?;
+                    0
+                }
+            };
+            let restored = t3.elapsed();
+            let r4 = rss_kib();
             let t4 = Instant::now();
             let result = target.call("lookup", 1, &one).await;
+            let first_call = t4.elapsed();
             let t5 = Instant::now();
             let second = target.call("lookup", 1, &one).await;
-            let t6 = Instant::now();
-            let rss_after = rss_kib();
+            let second_call = t5.elapsed();
+            let r6 = rss_kib();
             println!(
-                "{label} round {round}: instantiate {}, warm-up {}, enumerate cores {}, restore {} ({} bytes), \
-                 first call {} -> {:?}, second call {} -> {:?}; RSS +{} KiB",
-                ms(t1 - t0),
-                ms(t2 - t1),
-                ms(t3 - t2),
-                ms(t4 - t3),
-                if use_delta { delta4k.bytes() } else { total },
-                ms(t5 - t4),
+                "{label} round {round}: instantiate {}, warm-up {}, enumerate cores {}, restore {} ({bytes} bytes copied), \
+                 first call {} -> {:?}, second call {} -> {:?}; private dirty KiB: instantiate +{}, warm-up +{}, restore +{}, calls +{}",
+                ms(instantiated),
+                ms(warmed),
+                ms(enumerated),
+                ms(restored),
+                ms(first_call),
                 result.as_ref().map_err(|e| format!("{e:#}")),
-                ms(t6 - t5),
+                ms(second_call),
                 second.as_ref().map_err(|e| format!("{e:#}")),
-                rss_after.saturating_sub(rss_before)
+                r1 as i64 - r0 as i64,
+                r2 as i64 - r1 as i64,
+                r4 as i64 - r2 as i64,
+                r6 as i64 - r4 as i64,
             );
         }
+    }
+    Ok(())
+}
+
+/// The same restore without guest_debug: the host allocates the linear memory itself, so it
+/// knows where it is. Globals are not restored (none changed in the guest_debug experiment) and
+/// memory growth is left to the guest (the warm-up grows it to the snapshot's size).
+async fn host_memory_experiment(guest: &Guest) -> Result<()> {
+    let one = bigint_columns(&[&[1]]);
+    for round in 0..3 {
+        let before = rss_kib();
+        let start = Instant::now();
+        let fresh = guest.instantiate().await?;
+        println!(
+            "host-memory fresh instance {round}: instantiate {} (data segments copied, no CoW), \
+             memories {:?}, private dirty +{} KiB",
+            ms(start.elapsed()),
+            fresh.memories.iter().map(|m| m.size.load(std::sync::atomic::Ordering::Relaxed)).collect::<Vec<_>>(),
+            rss_kib() as i64 - before as i64
+        );
+    }
+    let mut source = guest.instantiate().await?;
+    source.load("lookup.py", SLOW_OPEN).await?;
+    assert_eq!(source.call("lookup", 1, &one).await?, vec![1_001_001]);
+    let start = Instant::now();
+    let images: Vec<MappedImage> = source
+        .memories
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let size = m.size.load(std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: the sandbox's memory, [base, base + size) read-write, no guest code running.
+            let bytes = unsafe { std::slice::from_raw_parts(m.base as *const u8, size) };
+            memfd_images(&Snapshot { memories: vec![MemoryImage { core: i, index: 0, bytes: bytes.to_vec() }], globals: vec![] })
+                .pop()
+                .unwrap()
+        })
+        .collect();
+    println!(
+        "host-memory snapshot: {} memories, sizes {:?}, taken in {}",
+        images.len(),
+        images.iter().map(|i| i.size).collect::<Vec<_>>(),
+        ms(start.elapsed())
+    );
+    for round in 0..5 {
+        let r0 = rss_kib();
+        let t0 = Instant::now();
+        let mut target = guest.instantiate().await?;
+        let instantiated = t0.elapsed();
+        let grow = images[0].size.saturating_sub(target.memories[0].size.load(std::sync::atomic::Ordering::Relaxed));
+        let warm_up = format!("{WARM_UP}_grow = bytearray({grow})\ndel _grow\n");
+        let t1 = Instant::now();
+        target.load("warm_up.py", &warm_up).await?;
+        target.store.data().stdout.take();
+        let warmed = t1.elapsed();
+        let r2 = rss_kib();
+        let sizes: Vec<usize> =
+            target.memories.iter().map(|m| m.size.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        let t2 = Instant::now();
+        for (memory, image) in target.memories.iter().zip(&images) {
+            assert!(memory.size.load(std::sync::atomic::Ordering::Relaxed) >= image.size);
+            // SAFETY: the host owns this reservation; [base, base + image.size) is read-write
+            // linear memory and no guest code runs while it is replaced.
+            let mapped = unsafe {
+                libc::mmap(
+                    memory.base as *mut libc::c_void,
+                    image.size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    image.fd,
+                    0,
+                )
+            };
+            assert_eq!(mapped as usize, memory.base);
+        }
+        let restored = t2.elapsed();
+        let r3 = rss_kib();
+        let t3 = Instant::now();
+        let first = target.call("lookup", 1, &one).await;
+        let first_call = t3.elapsed();
+        let t4 = Instant::now();
+        let second = target.call("lookup", 1, &one).await;
+        let second_call = t4.elapsed();
+        println!(
+            "host-memory mmap round {round}: instantiate {}, warm-up (grows memory to {sizes:?}) {}, restore {}, \
+             first call {} -> {:?}, second call {} -> {:?}; private dirty KiB: instantiate+warm-up +{}, restore +{}, calls +{}",
+            ms(instantiated),
+            ms(warmed),
+            ms(restored),
+            ms(first_call),
+            first.as_ref().map_err(|e| format!("{e:#}")),
+            ms(second_call),
+            second.as_ref().map_err(|e| format!("{e:#}")),
+            r2 as i64 - r0 as i64,
+            r3 as i64 - r2 as i64,
+            rss_kib() as i64 - r3 as i64,
+        );
     }
     Ok(())
 }
@@ -612,6 +907,7 @@ async fn restore_experiment(guest: &Guest) -> Result<()> {
 async fn cold(guest: &Guest, label: &str) -> Result<()> {
     let one = bigint_columns(&[&[1]]);
     for round in 0..3 {
+        let before = rss_kib();
         let start = Instant::now();
         let mut sandbox = guest.instantiate().await?;
         let t1 = start.elapsed();
@@ -621,11 +917,12 @@ async fn cold(guest: &Guest, label: &str) -> Result<()> {
         let t3 = start.elapsed();
         assert_eq!(result, vec![1_001_001]);
         println!(
-            "{label} cold round {round}: instantiate {}, load {}, first call (50 ms open) {}, total {}",
+            "{label} cold round {round}: instantiate {}, load {}, first call (50 ms open) {}, total {}; private dirty +{} KiB",
             ms(t1),
             ms(t2 - t1),
             ms(t3 - t2),
-            ms(t3)
+            ms(t3),
+            rss_kib() as i64 - before as i64
         );
     }
     Ok(())
@@ -671,16 +968,21 @@ fn main() -> Result<()> {
     let what = args.next().unwrap_or_else(|| "all".into());
     let component = std::fs::read(&component_path)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let load = |debug: bool| -> Result<Guest> {
+    let load_engine = |debug: bool, host_memory: bool| -> Result<Guest> {
         let start = Instant::now();
-        let (guest, compiled) = Guest::new(&component, debug)?;
+        let (guest, compiled) = Guest::new(&component, debug, host_memory)?;
         println!(
-            "engine guest_debug={debug}: compile {}, ready (deserialize + link) in {}",
+            "engine guest_debug={debug} host_memory={host_memory}: compile {}, ready (deserialize + link) in {}",
             compiled.map_or("cached".to_string(), ms),
             ms(start.elapsed() - compiled.unwrap_or_default())
         );
         Ok(guest)
     };
+    if what == "hostmem" {
+        let guest = load_engine(false, true)?;
+        return runtime.block_on(host_memory_experiment(&guest));
+    }
+    let load = |debug: bool| load_engine(debug, false);
     let plain = (what != "restore").then(|| load(false)).transpose()?;
     let debug = load(true)?;
     runtime.block_on(async {
