@@ -785,6 +785,12 @@ async fn restore_experiment(guest: &Guest) -> Result<()> {
             let second = target.call("lookup", 1, &one).await;
             let second_call = t5.elapsed();
             let r6 = rss_kib();
+            if round == 0 {
+                target.load("add.py", ADD).await?;
+                let sum = target.call("add", 1, &bigint_columns(&[&[1], &[2]])).await?;
+                let close = target.guest.udfbox_runtime_runtime().call_close(&mut target.store).await?;
+                println!("{label}: restored sandbox: another file loads, add(1, 2) = {sum:?}, close() -> {close:?}");
+            }
             println!(
                 "{label} round {round}: instantiate {}, warm-up {}, enumerate cores {}, restore {} ({bytes} bytes copied), \
                  first call {} -> {:?}, second call {} -> {:?}; private dirty KiB: instantiate +{}, warm-up +{}, restore +{}, calls +{}",
@@ -811,10 +817,14 @@ async fn restore_experiment(guest: &Guest) -> Result<()> {
 /// memory growth is left to the guest (the warm-up grows it to the snapshot's size).
 async fn host_memory_experiment(guest: &Guest) -> Result<()> {
     let one = bigint_columns(&[&[1]]);
+    let mut fresh_bytes = Vec::new();
     for round in 0..3 {
         let before = rss_kib();
         let start = Instant::now();
         let fresh = guest.instantiate().await?;
+        let size = fresh.memories[0].size.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the fresh sandbox's memory, no guest code running.
+        fresh_bytes = unsafe { std::slice::from_raw_parts(fresh.memories[0].base as *const u8, size) }.to_vec();
         println!(
             "host-memory fresh instance {round}: instantiate {} (data segments copied, no CoW), \
              memories {:?}, private dirty +{} KiB",
@@ -849,15 +859,36 @@ async fn host_memory_experiment(guest: &Guest) -> Result<()> {
         images.iter().map(|i| i.size).collect::<Vec<_>>(),
         ms(start.elapsed())
     );
+    {
+        let size = source.memories[0].size.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(source.memories[0].base as *const u8, size) }.to_vec();
+        let image = Snapshot { memories: vec![MemoryImage { core: 0, index: 0, bytes }], globals: vec![] };
+        let fresh = Snapshot { memories: vec![MemoryImage { core: 0, index: 0, bytes: fresh_bytes }], globals: vec![] };
+        let d = delta(&image, &fresh, 4096);
+        println!("host-memory (plain engine) 4 KiB delta: {} bytes in {} runs", d.bytes(), d.runs());
+    }
     for round in 0..5 {
         let r0 = rss_kib();
         let t0 = Instant::now();
         let mut target = guest.instantiate().await?;
         let instantiated = t0.elapsed();
-        let grow = images[0].size.saturating_sub(target.memories[0].size.load(std::sync::atomic::Ordering::Relaxed));
-        let warm_up = format!("{WARM_UP}_grow = bytearray({grow})\ndel _grow\n");
+        let missing = |target: &Sandbox| {
+            images[0].size.saturating_sub(target.memories[0].size.load(std::sync::atomic::Ordering::Relaxed))
+        };
         let t1 = Instant::now();
-        target.load("warm_up.py", &warm_up).await?;
+        target.load("warm_up.py", WARM_UP).await?;
+        // Free heap inside the memory serves part of each allocation, so grow until the memory is
+        // large enough (the allocations are kept until then, so none is served twice).
+        let mut steps = 0;
+        while missing(&target) > 0 {
+            let source = format!(
+                "import udfbox\nudfbox._grow = getattr(udfbox, '_grow', []) + [bytearray({})]\n",
+                missing(&target) + 65536
+            );
+            target.load(&format!("grow{steps}.py"), &source).await?;
+            steps += 1;
+        }
         target.store.data().stdout.take();
         let warmed = t1.elapsed();
         let r2 = rss_kib();
@@ -888,8 +919,14 @@ async fn host_memory_experiment(guest: &Guest) -> Result<()> {
         let t4 = Instant::now();
         let second = target.call("lookup", 1, &one).await;
         let second_call = t4.elapsed();
+        if round == 0 {
+            target.load("add.py", ADD).await?;
+            let sum = target.call("add", 1, &bigint_columns(&[&[1], &[2]])).await?;
+            let close = target.guest.udfbox_runtime_runtime().call_close(&mut target.store).await?;
+            println!("host-memory restored sandbox: another file loads, add(1, 2) = {sum:?}, close() -> {close:?}");
+        }
         println!(
-            "host-memory mmap round {round}: instantiate {}, warm-up (grows memory to {sizes:?}) {}, restore {}, \
+            "host-memory mmap round {round}: instantiate {}, warm-up (grows memory to {sizes:?} in {steps} steps) {}, restore {}, \
              first call {} -> {:?}, second call {} -> {:?}; private dirty KiB: instantiate+warm-up +{}, restore +{}, calls +{}",
             ms(instantiated),
             ms(warmed),
