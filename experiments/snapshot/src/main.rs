@@ -460,16 +460,24 @@ fn snapshot(store: &mut Store<State>, cores: &[Core]) -> Snapshot {
 /// The parts of a snapshot's memories that differ from a fresh instance's: contiguous runs of
 /// `page`-sized pages (beyond the fresh size: the nonzero pages, as growth gives zeroes).
 struct Delta {
-    memories: Vec<(usize, u32, usize, Vec<(usize, Vec<u8>)>)>,
+    memories: Vec<MemoryDelta>,
     globals: Vec<(usize, u32, Val)>,
+}
+
+/// One memory's differing pages: `runs` of (offset, bytes), and the memory's size.
+struct MemoryDelta {
+    core: usize,
+    index: u32,
+    size: usize,
+    runs: Vec<(usize, Vec<u8>)>,
 }
 
 impl Delta {
     fn bytes(&self) -> usize {
-        self.memories.iter().flat_map(|m| &m.3).map(|run| run.1.len()).sum()
+        self.memories.iter().flat_map(|m| &m.runs).map(|run| run.1.len()).sum()
     }
     fn runs(&self) -> usize {
-        self.memories.iter().map(|m| m.3.len()).sum()
+        self.memories.iter().map(|m| m.runs.len()).sum()
     }
 }
 
@@ -492,7 +500,7 @@ fn delta(snapshot: &Snapshot, fresh: &Snapshot, page: usize) -> Delta {
                 _ => runs.push((offset, chunk.to_vec())),
             }
         }
-        memories.push((image.core, image.index, image.bytes.len(), runs));
+        memories.push(MemoryDelta { core: image.core, index: image.index, size: image.bytes.len(), runs });
     }
     Delta { memories, globals: snapshot.globals.clone() }
 }
@@ -523,11 +531,11 @@ fn restore_full(store: &mut Store<State>, cores: &[Core], snapshot: &Snapshot) -
 }
 
 fn restore_delta(store: &mut Store<State>, cores: &[Core], delta: &Delta) -> Result<()> {
-    for (c, index, size, runs) in &delta.memories {
-        let memory = cores[*c].instance.debug_memory(&mut *store, *index).unwrap();
-        grow_to(store, memory, *size)?;
+    for m in &delta.memories {
+        let memory = cores[m.core].instance.debug_memory(&mut *store, m.index).unwrap();
+        grow_to(store, memory, m.size)?;
         let data = memory.data_mut(&mut *store);
-        for (offset, bytes) in runs {
+        for (offset, bytes) in &m.runs {
             data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
         }
     }
