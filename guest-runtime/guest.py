@@ -144,20 +144,25 @@ def _send(part):
         view = view[_write(1, view):]
 
 
+# Data up to this size return as text; larger data on the result stream (see the WIT
+# ``packed-column``).
+_INLINE_LIMIT = 1024
+
+
 def _packed(packed, function):
-    """A column the runtime packed as a WIT ``packed-column``, its bytes sent ahead of it. A UDF
-    that closed or broke standard output gets an error result, not a trap."""
+    """A column the runtime packed as a WIT ``packed-column``. A UDF that closed or broke
+    standard output gets an error result, not a trap."""
     type_text, layout, data = _layout(packed)
+    if len(data) <= _INLINE_LIMIT:
+        return wit.PackedColumn(type_text, layout.decode("latin-1"), data.decode("latin-1"), 0)
     try:
-        _send(layout)
-        if data:
-            _send(data)
+        _send(data)
     except OSError as exc:
         failure = wit.UdfError(wit.ErrorKind.BROKEN_SANDBOX, function, None, "OSError",
                                "the result could not be handed over: standard output, which "
                                "carries results, failed (%s)" % exc.strerror, "")
     else:
-        return wit.PackedColumn(type_text, len(layout), len(data))
+        return wit.PackedColumn(type_text, layout.decode("latin-1"), "", len(data))
     raise Err(failure)
 
 
@@ -272,8 +277,8 @@ def _warm_up():
     from udfbox.types import parse_type
 
     def through_wit(packed):
-        """A result column as the host would send it back as an argument (nothing is written
-        to the result stream at build time)."""
+        """A result column as the host would send it back as an argument (through ``_layout``,
+        not ``_packed``, which may write to the result stream: nothing may at build time)."""
         type_text, layout, data = _layout(packed)
         return _column(wit.Columns([type_text], layout, data))
 
@@ -288,13 +293,13 @@ def _warm_up():
     add_id, upper_id = warm.prepare_row("add"), warm.prepare_row("upper")
     add_row, upper_row = b"\x00" + bytes(16), b"\x00\x02\x00\x00\x00ab"
     for _ in range(16):  # past CPython's specialization warm-up counters
-        _layout(warm.call("add", 1, [ints, ints])[0])
-        _layout(warm.call("upper", 1, [text])[0])
-        _layout(warm.call("add", 1, [ints, ints], True)[0])
+        _packed(warm.call("add", 1, [ints, ints])[0], "add")
+        _packed(warm.call("upper", 1, [text])[0], "upper")
+        _packed(warm.call("add", 1, [ints, ints], True)[0], "add")
         warm.call_row(add_id, add_row)[0].decode("latin-1")
         warm.call_row(upper_id, upper_row, True)[0].decode("latin-1")
         accumulators = warm.aggregate("total", "accumulate", states, groups, [ints])
-        _layout(warm.finish("total", through_wit(accumulators)))
+        _packed(warm.finish("total", through_wit(accumulators)), "total")
     warm.close()
     warm.take_output()
 

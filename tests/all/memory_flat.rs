@@ -79,7 +79,10 @@ fn a_sandbox_keeps_nothing_of_the_results_it_hands_back() {
     let numbers = |n: i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(0..n)) };
     let (x2000, x1000) = (numbers(2000), numbers(1000));
 
+    let x1 = numbers(1);
     let mut grown = vec![
+        // Small results come back as text, large ones on the result stream: both kinds here.
+        ("one-row batches", growth(&set, 500, || drop(set.call("inc", std::slice::from_ref(&x1), 1).unwrap()))),
         ("batch of BIGINT", growth(&set, 100, || drop(set.call("inc", std::slice::from_ref(&x2000), 2000).unwrap()))),
         ("batch of STRING", growth(&set, 100, || drop(set.call("text", std::slice::from_ref(&x1000), 1000).unwrap()))),
         (

@@ -1,4 +1,4 @@
-# attack: patch the runtime's result hand-over to declare a megabyte more than it wrote to the result stream
+# attack: patch the runtime's result hand-over to declare a megabyte on the result stream that it never wrote
 # expect: bad-result
 # message: bytes of results but wrote
 # after: tenant-corrupted
@@ -12,7 +12,7 @@ _real = guest._packed
 
 def _lying(packed, function):
     column = _real(packed, function)
-    return wit.PackedColumn(column.data_type, column.layout_bytes, column.data_bytes + 1_000_000)
+    return wit.PackedColumn(column.data_type, column.layout, "", len(column.data) + 1_000_000)
 
 
 guest._packed = _lying

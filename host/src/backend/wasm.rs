@@ -825,8 +825,11 @@ fn map_reply<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> Result<U>) -> Reply<U> 
     Reply { result: reply.result.and_then(f), output: reply.output, fuel_used: reply.fuel_used }
 }
 
-fn table_output((result, mut streamed): (wit::TableResult, Streamed)) -> Result<TableOutput> {
-    Ok(TableOutput { sources: from_wit(result.sources, &mut streamed)?, rows: from_wit(result.rows, &mut streamed)? })
+fn table_output((result, mut streamed): (wit::TableResult, Streamed), function: &str) -> Result<TableOutput> {
+    Ok(TableOutput {
+        sources: from_wit(result.sources, &mut streamed, function)?,
+        rows: from_wit(result.rows, &mut streamed, function)?,
+    })
 }
 
 fn udf_error(e: wit::UdfError) -> Error {
@@ -885,7 +888,7 @@ impl Streams for wit::RowResult {}
 
 impl Streams for wit::PackedColumn {
     fn streamed_bytes(&self) -> u64 {
-        u64::from(self.layout_bytes) + u64::from(self.data_bytes)
+        self.streamed_bytes.into()
     }
 }
 
@@ -915,22 +918,39 @@ impl Streamed {
     }
 }
 
-fn from_wit(column: wit::PackedColumn, streamed: &mut Streamed) -> Result<PackedColumn> {
-    let layout = streamed.next(column.layout_bytes)?;
-    let data = streamed.next(column.data_bytes)?;
-    wire::unflatten(column.data_type, &layout, data.to_vec())
+fn from_wit(column: wit::PackedColumn, streamed: &mut Streamed, function: &str) -> Result<PackedColumn> {
+    let layout = latin1_bytes(column.layout, function)?;
+    let data = match column.streamed_bytes {
+        0 => latin1_bytes(column.data, function)?,
+        _ if !column.data.is_empty() => return Err(super::bad_result(function, "a result both streamed and inline")),
+        length => streamed.next(length)?.to_vec(),
+    };
+    wire::unflatten(column.data_type, &layout, data)
 }
 
-/// A row value sent as text, one character per byte (see `row-result` in the WIT).
+/// Bytes sent as text, one character (U+0000 to U+00FF) per byte (see `packed-column` in the
+/// WIT). In UTF-8 those characters are one byte below 0x80 or two starting 0xC2 or 0xC3.
 fn latin1_bytes(text: String, function: &str) -> Result<Vec<u8>> {
     if text.is_ascii() {
         return Ok(text.into_bytes());
     }
-    text.chars()
-        .map(|c| {
-            u8::try_from(c).map_err(|_| super::bad_result(function, "a row value holds a character beyond U+00FF"))
-        })
-        .collect()
+    let utf8 = text.as_bytes();
+    let mut bytes = Vec::with_capacity(utf8.len());
+    let mut at = 0;
+    while let Some(&lead) = utf8.get(at) {
+        match (lead, utf8.get(at + 1)) {
+            (0..0x80, _) => {
+                bytes.push(lead);
+                at += 1;
+            }
+            (0xC2 | 0xC3, Some(&next)) => {
+                bytes.push((lead & 0x1F) << 6 | (next & 0x3F));
+                at += 2;
+            }
+            _ => return Err(super::bad_result(function, "a result's bytes hold a character beyond U+00FF")),
+        }
+    }
+    Ok(bytes)
 }
 
 impl Backend for WasmBackend {
@@ -987,7 +1007,7 @@ impl Backend for WasmBackend {
         let mut reply = map_reply(reply, |(result, mut streamed)| {
             Ok((
                 CallResult {
-                    column: from_wit(result.column, &mut streamed)?,
+                    column: from_wit(result.column, &mut streamed, function)?,
                     failed_rows: result.failed_rows,
                     first_failure: result.first_failure.map(udf_error_of),
                 },
@@ -1038,7 +1058,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_call_table(store, function, num_rows, &args))
         });
-        map_reply(reply, table_output)
+        map_reply(reply, |result| table_output(result, function))
     }
 
     fn aggregate(
@@ -1062,7 +1082,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &input, |runtime, store, deadline| {
             drive(deadline, runtime.call_aggregate(store, function, op, &states, &groups, &args))
         });
-        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed))
+        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed, function))
     }
 
     fn finish(&self, function: &str, states: WireColumn) -> Reply<PackedColumn> {
@@ -1070,7 +1090,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &[&states.layout, &states.data], |runtime, store, deadline| {
             drive(deadline, runtime.call_finish(store, function, &states))
         });
-        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed))
+        map_reply(reply, |(column, mut streamed)| from_wit(column, &mut streamed, function))
     }
 
     fn emit(&self, function: &str, states: WireColumn) -> Reply<TableOutput> {
@@ -1078,7 +1098,7 @@ impl Backend for WasmBackend {
         let reply = self.guest_call(function, false, &[&states.layout, &states.data], |runtime, store, deadline| {
             drive(deadline, runtime.call_emit(store, function, &states))
         });
-        map_reply(reply, table_output)
+        map_reply(reply, |result| table_output(result, function))
     }
 
     fn metrics(&self) -> Reply<Vec<Metric>> {
