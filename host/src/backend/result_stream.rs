@@ -2,8 +2,9 @@
 //!
 //! componentize-py 0.25 copies every `list<u8>` it lowers from Python into memory it never frees,
 //! so a result returned as a list stays behind in the sandbox (measured: exactly the data blob's
-//! size per call). The guest runtime therefore writes each result's bytes to WASI stdout, which
-//! its libc lowers straight from the Python object's buffer, and returns only their lengths; the
+//! size per call). The guest runtime therefore returns small results as text and writes larger
+//! data to WASI stdout, which its libc lowers straight from the Python object's buffer, returning
+//! only its length; the
 //! host collects the bytes here and takes them back by length when the call returns
 //! ([`ResultStream::take_results`]). Whatever else reached stdout (a UDF's C-level writes) is the
 //! text before them.

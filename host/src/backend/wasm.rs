@@ -630,9 +630,8 @@ impl WasmBackend {
     }
 
     /// Retires an instance once it has grown halfway from its size after the first call to the
-    /// memory limit. Memory a guest leaks, or that componentize-py's result lowering keeps
-    /// (about one result's size per call, as measured), would otherwise end in a memory error
-    /// after some millions of rows; retiring between calls bounds it. UDF state is reset: `open()`
+    /// memory limit. Memory a UDF keeps growing (a cache, a global list) would otherwise end in a
+    /// memory error; retiring between calls bounds it. UDF state is reset: `open()`
     /// runs again in the fresh instance.
     fn note_growth(&self, instance: &mut Instance) {
         let peak = instance.sandbox.store.data().limiter.peak;
@@ -766,9 +765,6 @@ impl WasmBackend {
                 let identity: Vec<&[u8]> = std::iter::once(function.as_bytes()).chain(input.iter().copied()).collect();
                 self.begin(instance, budget.deadline, &identity)?;
             }
-            // Whatever is in the stream now was written before this call: text, not results.
-            let earlier = instance.sandbox.store.data().stdout.take_all();
-            keep_stdout_text(instance, &earlier);
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome = call(runtime, &mut instance.sandbox.store, budget.deadline)?;
