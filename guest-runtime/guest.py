@@ -247,6 +247,9 @@ class Runtime(exports.Runtime):
             return wit.TableResult(_packed(sources, function), _packed(rows, function))
         raise Err(failure)
 
+    def open_all(self):
+        return _RUNTIME.open_all()
+
     def close(self):
         try:
             _RUNTIME.close()

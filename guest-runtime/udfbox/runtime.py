@@ -919,6 +919,20 @@ class Runtime:
                            "ValueError", name)
         return values
 
+    def open_all(self):
+        """Runs ``open()`` of every function not opened yet, as PyFlink does when its operator
+        opens: what a snapshot taken now holds (``Options::snapshot``). A function whose
+        ``open()`` fails stays unopened: its first call runs ``open()`` again and reports the
+        failure, as without a snapshot. Returns the names of the functions that stay unopened."""
+        failed = []
+        with _Redirect(self._output):
+            for name, fn in self._functions.items():
+                try:
+                    self._open(name, fn)
+                except UdfError:
+                    failed.append(name)
+        return failed
+
     def close(self):
         """Calls ``close()`` on every opened function; the first failure is reported."""
         first = None

@@ -116,6 +116,8 @@ def _dispatch(runtime, header, buffers, out):
     if op == "emit":
         sources, rows = runtime.emit(header["function"], _column(header["states"], buffers))
         return {"sources": _packed(sources, out), "rows": _packed(rows, out)}
+    if op == "open_all":
+        return runtime.open_all()
     if op == "close":
         runtime.close()
         return None

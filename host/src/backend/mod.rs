@@ -274,6 +274,13 @@ pub struct Options {
     /// byte-identical output across runs, sandboxes and recoveries. See the README,
     /// "Deterministic mode".
     pub deterministic: bool,
+    /// Snapshot after `open()`: every load runs `open()` of the loaded functions at once (as
+    /// PyFlink's operator does), and a sandbox or worker made later (the pool grows, or one
+    /// faulted) starts from the state the loads and `open()` left, without running either
+    /// again. wasm: a copy-on-write image of the sandbox's memory; process: a worker forked
+    /// from the one that loaded; native has one interpreter, so only the eager `open()`
+    /// applies. See the README, "Snapshot after open()".
+    pub snapshot: bool,
 }
 
 /// Rows a function's failures turned into NULLs (the `null` error policy).
@@ -342,13 +349,17 @@ impl FunctionSet {
                 options.limits.clone(),
                 options.deps.clone(),
                 options.deterministic,
+                options.snapshot,
             )?),
             #[cfg(feature = "native")]
-            Mode::Native => Box::new(self::native::NativeBackend::new(options.deps.as_deref())?),
-            Mode::Process => Box::new(self::process::ProcessBackend::new(
+            Mode::Native => {
+                Box::new(self::native::NativeBackend::with_options(options.deps.as_deref(), options.snapshot)?)
+            }
+            Mode::Process => Box::new(self::process::ProcessBackend::with_options(
                 options.python.clone().unwrap_or_else(self::process::default_python),
                 options.limits.clone(),
                 options.deps.clone(),
+                options.snapshot,
             )?),
             #[allow(unreachable_patterns, reason = "when a backend feature is off")]
             mode => return Err(Error::Invalid(format!("udfbox was built without the {mode} backend"))),

@@ -73,19 +73,27 @@ fn runtime_module(py: Python<'_>) -> Result<Bound<'_, PyModule>> {
 /// The native backend: one `udfbox.runtime.Runtime` object in the process's interpreter.
 pub struct NativeBackend {
     runtime: Py<PyAny>,
+    /// `Options::snapshot`: run `open()` at load. One interpreter means no sandbox is ever made
+    /// again, so this is all a snapshot means here.
+    open_at_load: bool,
 }
 
 impl NativeBackend {
     /// `deps`: the dependency directory, put on the interpreter's `sys.path` (which every native
     /// set shares: native mode has one interpreter).
     pub fn new(deps: Option<&std::path::Path>) -> Result<Self> {
+        Self::with_options(deps, false)
+    }
+
+    /// With `open_at_load` (`Options::snapshot`), every load runs `open()` of its functions.
+    pub fn with_options(deps: Option<&std::path::Path>, open_at_load: bool) -> Result<Self> {
         Python::initialize();
         let deps = deps.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
         Python::attach(|py| {
             let module = runtime_module(py)?;
             let runtime =
                 module.getattr("Runtime").and_then(|c| c.call1((deps.as_deref(),))).map_err(|e| native_error(py, e))?;
-            Ok(Self { runtime: runtime.unbind() })
+            Ok(Self { runtime: runtime.unbind(), open_at_load })
         })
     }
 
@@ -205,6 +213,9 @@ impl Backend for NativeBackend {
             let infos = self.invoke(py, "load", (filename, source, params.to_vec()))?;
             type Info = (String, String, String, Option<Vec<String>>, String, bool, Vec<String>, String);
             let infos: Vec<Info> = infos.extract().map_err(|e| native_error(py, e))?;
+            if self.open_at_load {
+                self.invoke(py, "open_all", ())?;
+            }
             Ok(infos
                 .into_iter()
                 .map(|(name, kind, func_type, input_types, result_type, deterministic, input_names, dialect)| {

@@ -439,6 +439,8 @@ pub struct ProcessBackend {
     /// Held through a whole `load`, so that every worker runs the files in one order.
     loading: Mutex<()>,
     pool: Pool<Worker>,
+    /// `Options::snapshot`: loads run `open()` at once.
+    snapshot: bool,
 }
 
 /// A request's answer: the reply's `ok` value and buffers, or the error it came to.
@@ -446,6 +448,12 @@ type Answer = Result<(Value, Vec<Vec<u8>>)>;
 
 impl ProcessBackend {
     pub fn new(python: PathBuf, limits: Limits, deps: Option<PathBuf>) -> Result<Self> {
+        Self::with_options(python, limits, deps, false)
+    }
+
+    /// A pool whose loads run `open()` at once and whose later workers start from the loaded
+    /// and opened state, when `snapshot` is set (`Options::snapshot`).
+    pub fn with_options(python: PathBuf, limits: Limits, deps: Option<PathBuf>, snapshot: bool) -> Result<Self> {
         if limits.max_instances == 0 {
             return Err(Error::Invalid("max_instances must be at least 1".into()));
         }
@@ -456,6 +464,7 @@ impl ProcessBackend {
             loading: Mutex::new(()),
             pool: Pool::new(limits.max_instances),
             limits,
+            snapshot,
         };
         // One worker from the start: a missing interpreter shows here.
         drop(backend.checkout()?);
@@ -655,6 +664,14 @@ impl Backend for ProcessBackend {
                 .as_array()
                 .and_then(|infos| infos.iter().map(info_of).collect::<Option<Vec<_>>>())
                 .ok_or_else(|| malformed("function list"))?;
+            if self.snapshot {
+                self.request(
+                    worker,
+                    None,
+                    Frame { header: json!({ "op": "open_all" }), buffers: Vec::new() },
+                    &mut output,
+                )?;
+            }
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(load));
             worker.loaded = loads.len();

@@ -449,11 +449,11 @@ pub struct WasmBackend {
 
 impl WasmBackend {
     pub fn new(limits: Limits, deps: Option<PathBuf>) -> Result<Self> {
-        Self::with_options(limits, deps, false)
+        Self::with_options(limits, deps, false, false)
     }
 
     /// A pool whose sandboxes are deterministic when `deterministic` is set.
-    pub fn with_options(limits: Limits, deps: Option<PathBuf>, deterministic: bool) -> Result<Self> {
+    pub fn with_options(limits: Limits, deps: Option<PathBuf>, deterministic: bool, snapshot: bool) -> Result<Self> {
         if limits.max_instances == 0 {
             return Err(Error::Invalid("max_instances must be at least 1".into()));
         }

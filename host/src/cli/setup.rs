@@ -26,6 +26,10 @@ pub struct SetupArgs {
     /// function and arguments, so the same input gives byte-identical output.
     #[arg(long)]
     pub deterministic: bool,
+    /// Snapshot after open(): loads run open() at once, and sandboxes (or workers) made later
+    /// start from that state instead of running the files and open() again.
+    #[arg(long)]
+    pub snapshot: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -123,6 +127,7 @@ pub fn options(mode: Mode, setup: &SetupArgs, on_error: &[String]) -> Result<Opt
         deps: setup.deps.clone(),
         python: setup.python.clone(),
         deterministic: setup.deterministic,
+        snapshot: setup.snapshot,
         ..Default::default()
     };
     for entry in &setup.config {
