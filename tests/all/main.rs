@@ -33,6 +33,7 @@ mod serve;
 #[cfg(feature = "serve")]
 mod serve_load;
 mod shared_runtime;
+mod snapshot;
 mod sql;
 mod sql_load;
 mod stdlib;

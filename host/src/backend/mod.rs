@@ -28,6 +28,8 @@ mod pool;
 pub mod process;
 #[cfg(feature = "wasm")]
 mod result_stream;
+#[cfg(feature = "wasm")]
+mod snapshot;
 pub mod row;
 mod sources;
 #[cfg(feature = "wasm")]

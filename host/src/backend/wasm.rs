@@ -41,6 +41,7 @@ use super::bounds;
 use super::determinism::{seed_of, Determinism};
 use super::pool::{Lease, Load, Pool, Pooled};
 use super::result_stream::ResultStream;
+use super::snapshot::{self, HostMemories, Image, MemoryRegion};
 use crate::backend::{
     AggregateOp, Backend, CallResult, ErrorPolicy, FunctionInfo, Metric, MetricKind, Mode, Reply, RowReply, TableOutput,
 };
@@ -124,9 +125,21 @@ fn sandbox_error(function: Option<&str>, error: impl std::fmt::Display) -> Error
 /// The engine every sandbox uses; `fuel` turns on fuel metering (it changes the compiled code,
 /// so metered and unmetered sandboxes use two engines and two compiled artifacts).
 pub fn engine(fuel: bool) -> Result<Engine> {
+    engine_for(fuel, false)
+}
+
+/// [`engine`], with linear memories the host allocates when `host_memory` is set: what a
+/// snapshotting set's sandboxes need ([`super::snapshot`]). Such an engine cannot initialize
+/// memories from wasmtime's copy-on-write images, so it compiles its own artifact and each
+/// instantiation copies the data segments.
+pub fn engine_for(fuel: bool, host_memory: bool) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
+    if host_memory {
+        config.with_host_memory(Arc::new(HostMemories));
+        config.memory_init_cow(false);
+    }
     // `UDFBOX_PROFILE=perfmap` names the compiled guest functions for `perf` (docs/BENCHMARKS.md).
     if std::env::var_os("UDFBOX_PROFILE").is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -199,19 +212,29 @@ pub struct Prepared {
     pre: UdfboxGuestPre<SandboxState>,
 }
 
-static PREPARED: [OnceLock<std::result::Result<Arc<Prepared>, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+static PREPARED: [OnceLock<std::result::Result<Arc<Prepared>, String>>; 4] =
+    [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
 
 impl Prepared {
     /// The shared instance, prepared on first use.
     pub fn get(fuel: bool) -> Result<Arc<Prepared>> {
-        PREPARED[usize::from(fuel)]
-            .get_or_init(|| Self::new(fuel).map(Arc::new).map_err(|e| e.to_string()))
+        Self::get_for(fuel, false)
+    }
+
+    /// The shared instance for [`engine_for`]`(fuel, host_memory)`, prepared on first use.
+    pub fn get_for(fuel: bool, host_memory: bool) -> Result<Arc<Prepared>> {
+        PREPARED[usize::from(fuel) + 2 * usize::from(host_memory)]
+            .get_or_init(|| Self::new_for(fuel, host_memory).map(Arc::new).map_err(|e| e.to_string()))
             .clone()
             .map_err(|message| Error::Sandbox { function: None, message })
     }
 
     pub fn new(fuel: bool) -> Result<Self> {
-        let engine = engine(fuel)?;
+        Self::new_for(fuel, false)
+    }
+
+    fn new_for(fuel: bool, host_memory: bool) -> Result<Self> {
+        let engine = engine_for(fuel, host_memory)?;
         let component = load_component(&engine)?;
         let mut linker = Linker::new(&engine);
         // The guest links against WASI 0.2; what it can reach is limited by the WasiCtx below.
@@ -273,7 +296,15 @@ impl Prepared {
         if limits.fuel.is_some() {
             store.set_fuel(u64::MAX).map_err(|e| sandbox_error(None, e))?;
         }
-        let guest = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+        snapshot::take_created();
+        let instantiated = self.pre.instantiate_async(&mut store).await;
+        // On a host-memory engine, the memory this sandbox got (a component with more than one
+        // is not snapshotted).
+        let memory = match snapshot::take_created().as_slice() {
+            [memory] => Some(memory.clone()),
+            _ => None,
+        };
+        let guest = instantiated.map_err(|e| {
             if store.data().limiter.refused {
                 Error::Invalid(format!(
                     "the memory limit of {} bytes is below what the sandbox needs to start",
@@ -283,7 +314,7 @@ impl Prepared {
                 sandbox_error(None, e)
             }
         })?;
-        Ok(Sandbox { store, guest })
+        Ok(Sandbox { store, guest, memory })
     }
 }
 
@@ -332,6 +363,8 @@ fn check_deps(deps: &Path) -> Result<()> {
 pub struct Sandbox {
     store: Store<SandboxState>,
     guest: UdfboxGuest,
+    /// Its linear memory, when the host allocated it (a snapshotting set's sandbox).
+    memory: Option<Arc<MemoryRegion>>,
 }
 
 /// The runtime whose timers every sandbox uses: guest sleeps and call timeouts. One background
@@ -423,6 +456,31 @@ struct Instance {
     retire: bool,
     /// The last call returned what UDFs printed with its result.
     output_taken: bool,
+    /// Snapshotting sets: no file has been loaded or restored into it since it was primed.
+    blank: bool,
+    /// Snapshotting sets: WASI handles it held once primed.
+    primed_handles: usize,
+    /// Snapshotting sets: a load and `open()` just ran in it; its memory becomes the image once
+    /// the load's output is taken, before any call.
+    capture: bool,
+}
+
+impl Instance {
+    fn new(sandbox: Sandbox) -> Self {
+        Instance {
+            sandbox,
+            loaded: 0,
+            seen_stderr: 0,
+            stdout_text: Vec::new(),
+            settled: None,
+            in_guest: false,
+            retire: false,
+            output_taken: false,
+            blank: true,
+            primed_handles: 0,
+            capture: false,
+        }
+    }
 }
 
 impl Pooled for Instance {
@@ -445,6 +503,98 @@ pub struct WasmBackend {
     peak: AtomicUsize,
     /// Deterministic mode (`Options::deterministic`).
     deterministic: bool,
+    /// Snapshot after `open()` (`Options::snapshot`).
+    snapshots: Option<Snapshots>,
+}
+
+/// A snapshotting set's image and its spare sandbox.
+struct Snapshots {
+    /// The newest image, once a load has run in a sandbox that could be snapshotted.
+    image: Mutex<Option<Arc<Image>>>,
+    spare: Arc<Spare>,
+    /// A load could not be snapshotted: later sandboxes replay the loads (warned once).
+    refused: std::sync::atomic::AtomicBool,
+}
+
+/// One sandbox instantiated and primed ahead of time, so that a checkout that needs a new
+/// sandbox waits only for the image to be mapped (instantiating on a host-memory engine copies
+/// the data segments: tens of milliseconds).
+struct Spare {
+    prepared: Arc<Prepared>,
+    limits: Limits,
+    deps: Option<PathBuf>,
+    deterministic: bool,
+    slot: Mutex<Option<(Sandbox, usize)>>,
+    making: std::sync::atomic::AtomicBool,
+}
+
+impl Spare {
+    /// A new sandbox, primed, its memory grown to at least `size` bytes; with its handle count.
+    fn make(&self, size: usize) -> Result<(Sandbox, usize)> {
+        let made = drive(
+            deadline_in(INSTANTIATE_TIMEOUT),
+            self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic),
+        )?;
+        let mut sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
+        let handles = prime(&mut sandbox, size, self.limits.memory_bytes)?;
+        Ok((sandbox, handles))
+    }
+
+    /// The spare if there is one (and a new one started in the background), else a new sandbox.
+    fn take(self: &Arc<Self>, size: usize) -> Result<(Sandbox, usize)> {
+        let spare = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sandbox = match spare {
+            Some(spare) => Ok(spare),
+            None => self.make(size),
+        };
+        self.refill(size);
+        sandbox
+    }
+
+    /// Makes a spare in the background unless one exists or is being made.
+    fn refill(self: &Arc<Self>, size: usize) {
+        if self.slot.lock().unwrap_or_else(|e| e.into_inner()).is_some() || self.making.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let spare = self.clone();
+        let started = std::thread::Builder::new().name("udfbox-spare".into()).spawn(move || {
+            match spare.make(size) {
+                Ok(made) => *spare.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(made),
+                Err(e) => tracing::warn!("cannot prepare a spare sandbox: {e}"),
+            }
+            spare.making.store(false, Ordering::Release);
+        });
+        if started.is_err() {
+            self.making.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Readies a fresh sandbox of a snapshotting set (the WIT's `prime`): takes the handles an
+/// image's libc holds, grows the memory to at least `size` bytes (within `limit`), and drops the
+/// byte the priming wrote to stdout. Returns the WASI handles the sandbox holds.
+fn prime(sandbox: &mut Sandbox, size: usize, limit: usize) -> Result<usize> {
+    let deadline = deadline_in(INSTANTIATE_TIMEOUT);
+    let Some(memory) = sandbox.memory.clone() else {
+        return Err(sandbox_error(None, "a snapshotting sandbox needs a memory the host allocated"));
+    };
+    let mut reserve = 0;
+    // Free space inside the heap serves part of each reserve: ask for twice as much each step.
+    for step in 0..16 {
+        let runtime = sandbox.guest.udfbox_runtime_runtime();
+        match drive(deadline, runtime.call_prime(&mut sandbox.store, reserve))? {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(sandbox_error(None, e)),
+            Err(Elapsed) => return Err(Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT }),
+        }
+        let current = memory.size();
+        if current >= size {
+            sandbox.store.data().stdout.take_all();
+            return Ok(sandbox.store.data_mut().table.iter_mut().count());
+        }
+        reserve = ((size - current + 65536) << step).min(limit.saturating_sub(current)) as u64;
+    }
+    Err(sandbox_error(None, format!("cannot grow a sandbox's memory to the snapshot's {size} bytes")))
 }
 
 impl WasmBackend {
@@ -460,8 +610,21 @@ impl WasmBackend {
         if let Some(deps) = &deps {
             check_deps(deps)?;
         }
-        let prepared = Prepared::get(limits.fuel.is_some())?;
+        let prepared = Prepared::get_for(limits.fuel.is_some(), snapshot)?;
+        let snapshots = snapshot.then(|| Snapshots {
+            image: Mutex::new(None),
+            spare: Arc::new(Spare {
+                prepared: prepared.clone(),
+                limits: limits.clone(),
+                deps: deps.clone(),
+                deterministic,
+                slot: Mutex::new(None),
+                making: Default::default(),
+            }),
+            refused: Default::default(),
+        });
         let backend = Self {
+            snapshots,
             prepared,
             pool: Pool::new(limits.max_instances),
             limits,
@@ -492,6 +655,10 @@ impl WasmBackend {
     /// one to be returned. The caller brings it up to date with the loaded files ([`Self::catch_up`]).
     fn checkout(&self) -> Result<Lease<'_, Instance>> {
         self.pool.checkout(|| {
+            if let Some(snapshots) = &self.snapshots {
+                let (sandbox, handles) = snapshots.spare.take(self.image_size())?;
+                return Ok(Instance { primed_handles: handles, ..Instance::new(sandbox) });
+            }
             // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
             // must not fail a loaded machine. The bound only guards against a hung host.
             let made = drive(
@@ -499,26 +666,98 @@ impl WasmBackend {
                 self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic),
             )?;
             let sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
-            Ok(Instance {
-                sandbox,
-                loaded: 0,
-                seen_stderr: 0,
-                stdout_text: Vec::new(),
-                settled: None,
-                in_guest: false,
-                retire: false,
-                output_taken: false,
-            })
+            Ok(Instance::new(sandbox))
         })
+    }
+
+    /// The newest image of a snapshotting set.
+    fn image(&self) -> Option<Arc<Image>> {
+        let snapshots = self.snapshots.as_ref()?;
+        snapshots.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How large a new sandbox's memory must be for the newest image (0 without one).
+    fn image_size(&self) -> usize {
+        self.image().map_or(0, |image| image.size())
+    }
+
+    /// Brings an instance to the newest image instead of replaying loads: a blank sandbox (a
+    /// lagging one is swapped for one) gets the image mapped over its memory and Python's
+    /// `random` reseeded. `Ok(false)`: the image does not fit this sandbox; replay instead.
+    fn restore(&self, instance: &mut Instance, image: &Image) -> Result<bool> {
+        let Some(snapshots) = &self.snapshots else { return Ok(false) };
+        if !instance.blank {
+            let (sandbox, handles) = snapshots.spare.take(image.size())?;
+            *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
+        }
+        let Some(memory) = instance.sandbox.memory.clone() else { return Ok(false) };
+        if memory.size() < image.size() {
+            instance.primed_handles = prime(&mut instance.sandbox, image.size(), self.limits.memory_bytes)?;
+        }
+        if instance.primed_handles != image.handles {
+            tracing::warn!(
+                "a new sandbox holds {} WASI handles, the snapshot {}: replaying the loads instead",
+                instance.primed_handles,
+                image.handles
+            );
+            return Ok(false);
+        }
+        // SAFETY: the instance is checked out (no guest code runs in it), was primed like the
+        // sandbox the image came from, and its memory is at least the image's size.
+        unsafe { image.map_over(&memory) }.map_err(|e| sandbox_error(None, format!("cannot map the snapshot: {e}")))?;
+        instance.blank = false;
+        instance.loaded = image.loaded;
+        // The image's `random` state is the snapshotted sandbox's: give this one its own.
+        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), image.loaded);
+        self.prepare(instance);
+        let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+        let outcome = drive(deadline_in(INSTANTIATE_TIMEOUT), runtime.call_reseed(&mut instance.sandbox.store, seed))?;
+        self.finish(instance, None, outcome.map(|r| r.map(Ok)))?;
+        Ok(true)
+    }
+
+    /// Takes the image of an instance a load and `open()` just ran in (its output taken, no
+    /// call made since), unless it holds WASI handles a fresh sandbox would not.
+    fn capture(&self, instance: &mut Instance) {
+        instance.capture = false;
+        let Some(snapshots) = &self.snapshots else { return };
+        let handles = instance.sandbox.store.data_mut().table.iter_mut().count();
+        let refuse = |why: String| {
+            if !snapshots.refused.swap(true, Ordering::AcqRel) {
+                tracing::warn!("no snapshot after open(): {why}; new sandboxes run the files and open() again");
+            }
+            *snapshots.image.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        };
+        let Some(memory) = instance.sandbox.memory.clone() else {
+            return refuse("the sandbox's memory is not the host's".into());
+        };
+        if handles != instance.primed_handles {
+            return refuse(format!(
+                "the UDFs hold {} WASI handles (open files, streams) after loading",
+                handles.saturating_sub(instance.primed_handles)
+            ));
+        }
+        match Image::capture(&memory, instance.loaded, handles) {
+            Ok(image) => {
+                let size = image.size();
+                *snapshots.image.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(image));
+                snapshots.spare.refill(size);
+            }
+            Err(e) => refuse(format!("cannot copy the sandbox's memory: {e}")),
+        }
     }
 
     /// Loads into the instance the files it has not run yet: user code, so it spends the
     /// budget of the call that needed the instance.
     fn catch_up(&self, instance: &mut Instance, budget: Budget, function: Option<&str>) -> Result<()> {
+        if let Some(image) = self.image().filter(|image| image.loaded > instance.loaded) {
+            self.restore(instance, &image)?;
+        }
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(instance.loaded..).unwrap_or_default().to_vec()
         };
+        let mut replayed = false;
         for load in missing {
             self.begin(instance, budget.deadline, &[load.filename.as_bytes(), load.source.as_bytes()])?;
             self.prepare(instance);
@@ -543,6 +782,25 @@ impl WasmBackend {
             // What the file printed was shown when it was first loaded.
             self.take_output(instance, budget, function)?;
             instance.loaded += 1;
+            instance.blank = false;
+            replayed = true;
+        }
+        if replayed && self.snapshots.is_some() {
+            // Without an image, a snapshotting set's sandbox still opens its functions at load.
+            self.open_all(instance, budget.deadline, function)?;
+            self.take_output(instance, budget, function)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `open()` of every function not opened yet (`Runtime.open_all`).
+    fn open_all(&self, instance: &mut Instance, deadline: tokio::time::Instant, function: Option<&str>) -> Result<()> {
+        self.prepare(instance);
+        let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
+        let outcome = drive(deadline, runtime.call_open_all(&mut instance.sandbox.store))?;
+        let unopened = self.finish(instance, function, outcome.map(|r| r.map(Ok)))?;
+        if !unopened.is_empty() {
+            tracing::debug!("open() failed at load for {unopened:?}: their first call runs it again");
         }
         Ok(())
     }
@@ -723,6 +981,9 @@ impl WasmBackend {
                     // fails as if the call itself had.
                     Err(e) => result = result.and(Err(e)),
                 }
+            }
+            if instance.capture && !instance.in_guest && result.is_ok() {
+                self.capture(instance);
             }
             self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
             if instance.retire && !instance.in_guest {
@@ -957,12 +1218,24 @@ impl Backend for WasmBackend {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         self.with_instance(None, |instance, budget| {
+            if let Some(snapshots) = &self.snapshots {
+                // The next image must hold the loads and open() only, not what calls did to
+                // this sandbox: load into a new one brought to the current image.
+                let (sandbox, handles) = snapshots.spare.take(self.image_size())?;
+                *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
+                self.catch_up(instance, budget, None)?;
+            }
             self.begin(instance, budget.deadline, &[filename.as_bytes(), source.as_bytes()])?;
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
             let outcome =
                 drive(budget.deadline, runtime.call_load(&mut instance.sandbox.store, filename, source, params))?;
             let infos = self.finish(instance, None, outcome)?;
+            if self.snapshots.is_some() {
+                self.open_all(instance, budget.deadline, None)?;
+                instance.capture = true;
+            }
+            instance.blank = false;
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(Load {
                 filename: filename.to_string(),
