@@ -7,8 +7,12 @@
 //!   checked out; a native runtime object (`native/new_runtime`);
 //! - `sandbox_ready`: a new sandbox (or worker, or native runtime) made ready for its first call
 //!   of a function whose `open()` does 50 ms of work: start, load the file, `open()`, one row.
-//!   This is what a replacement sandbox costs after a fault, and what a post-`open()` snapshot
-//!   (issue 12, not built) would save.
+//!   This is what a replacement sandbox costs after a fault without a snapshot. With one
+//!   (`Options::snapshot`): `wasm/snapshot_restore`, a new sandbox brought to the post-`open()`
+//!   image (its spare instantiated and primed ahead of time, as the set does in the background),
+//!   and `wasm/snapshot_first_call`, the same plus its first one-row call (the page faults of
+//!   the copy-on-write image land there); `wasm/snapshot_no_spare` restores into a sandbox
+//!   instantiated on the spot (host-allocated memory: the data segments are copied).
 //!
 //! `cargo bench --bench sandbox` (the component size is printed first).
 
@@ -99,5 +103,47 @@ fn ready(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, build, start, ready);
+fn snapshot(c: &mut Criterion) {
+    use udfbox::backend::{Backend, ErrorPolicy};
+    use std::time::Duration;
+    let mut group = c.benchmark_group("sandbox_ready");
+    group.sample_size(10);
+    let limits = Limits { max_instances: 1, ..Limits::default() };
+    let backend = WasmBackend::with_options(limits, None, false, true).unwrap();
+    backend.load("lookup.py", SLOW_OPEN, &[]).result.unwrap();
+    println!("post-open() image: {} bytes", backend.snapshot_bytes().unwrap_or(0));
+    let id = backend.prepare_row("lookup").result.unwrap();
+    let mut row = vec![0u8];
+    row.extend_from_slice(&1i64.to_le_bytes());
+    let fresh = || {
+        backend.discard_idle();
+        assert!(backend.wait_for_spare(Duration::from_secs(30)), "the spare sandbox is not ready");
+    };
+    group.bench_function(BenchmarkId::new("wasm", "snapshot_restore"), |bench| {
+        bench.iter_batched(fresh, |()| backend.checkout_ready().unwrap(), criterion::BatchSize::PerIteration)
+    });
+    group.bench_function(BenchmarkId::new("wasm", "snapshot_first_call"), |bench| {
+        bench.iter_batched(
+            fresh,
+            |()| backend.call_row("lookup", id, &row, ErrorPolicy::Fail).result.unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.bench_function(BenchmarkId::new("wasm", "snapshot_no_spare"), |bench| {
+        bench.iter_batched(
+            || {
+                fresh();
+                // Take the spare away (and let its replacement finish) so this checkout makes its own.
+                backend.checkout_ready().unwrap();
+                backend.discard_idle();
+                std::thread::sleep(Duration::from_millis(1));
+            },
+            |()| backend.checkout_ready().unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, build, start, ready, snapshot);
 criterion_main!(benches);

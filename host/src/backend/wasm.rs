@@ -651,6 +651,39 @@ impl WasmBackend {
         Ok(())
     }
 
+    /// Drops every idle sandbox, as a fault would: the next call needs a new one (benches).
+    pub fn discard_idle(&self) {
+        for mut lease in self.pool.idle() {
+            lease.get().in_guest = true;
+        }
+    }
+
+    /// Waits up to `limit` for a snapshotting set's spare sandbox to be ready; whether it is.
+    pub fn wait_for_spare(&self, limit: Duration) -> bool {
+        let Some(snapshots) = &self.snapshots else { return false };
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if snapshots.spare.slot.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    /// Checks out a sandbox brought up to date with the loads (restored from the snapshot, or
+    /// the files replayed) and returns it: what a new sandbox costs before its first call.
+    pub fn checkout_ready(&self) -> Result<()> {
+        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
+        let mut lease = self.checkout()?;
+        self.catch_up(lease.get(), budget, None)
+    }
+
+    /// Bytes of the newest post-`open()` image (kept once per set, shared by its sandboxes).
+    pub fn snapshot_bytes(&self) -> Option<usize> {
+        self.image().map(|image| image.size())
+    }
+
     /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
     /// one to be returned. The caller brings it up to date with the loaded files ([`Self::catch_up`]).
     fn checkout(&self) -> Result<Lease<'_, Instance>> {
