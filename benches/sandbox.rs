@@ -104,8 +104,8 @@ fn ready(c: &mut Criterion) {
 }
 
 fn snapshot(c: &mut Criterion) {
-    use udfbox::backend::{Backend, ErrorPolicy};
     use std::time::Duration;
+    use udfbox::backend::{Backend, ErrorPolicy};
     let mut group = c.benchmark_group("sandbox_ready");
     group.sample_size(10);
     let limits = Limits { max_instances: 1, ..Limits::default() };

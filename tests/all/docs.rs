@@ -111,3 +111,20 @@ async fn pyflink_page_examples_run() {
     assert_eq!(examples, python_blocks, "every Python example has its query and result");
     assert!(examples >= 5);
 }
+
+/// The README's snapshot example runs, and prints the same rows with and without `--snapshot`.
+#[test]
+fn readme_snapshot_example_runs() {
+    let readme = readme();
+    let block = code_blocks(&readme, "sh").into_iter().find(|b| b.starts_with("udfbox sql --snapshot")).unwrap();
+    let (command, query) = block.trim_end().trim_end_matches('"').split_once(" \\\n  \"").unwrap();
+    let mut args: Vec<&str> = command.trim_start_matches("udfbox ").split_whitespace().collect();
+    args.push(query);
+    let (code, with_snapshot, stderr) = udfbox(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(with_snapshot.contains("story"), "{with_snapshot}");
+    args.retain(|a| *a != "--snapshot");
+    let (code, without, stderr) = udfbox(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(with_snapshot, without);
+}

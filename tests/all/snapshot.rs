@@ -72,14 +72,9 @@ second = udf(Second(), input_types=[DataTypes.BIGINT()], result_type=DataTypes.S
 "#;
 
 fn set(mode: Mode, snapshot: bool, sources: &[(&str, &str)]) -> FunctionSet {
-    let limits = Limits { timeout: Duration::from_millis(500), max_instances: 1, ..Limits::default() };
-    let options = Options {
-        mode,
-        snapshot,
-        limits,
-        params: vec![("label".into(), "blue".into())],
-        ..Default::default()
-    };
+    let limits = Limits { timeout: Duration::from_millis(1500), max_instances: 1, ..Limits::default() };
+    let options =
+        Options { mode, snapshot, limits, params: vec![("label".into(), "blue".into())], ..Default::default() };
     let mut set = FunctionSet::new(options).unwrap();
     for (name, source) in sources {
         set.load_source(name, source).unwrap();
@@ -229,7 +224,7 @@ def spin(x):
         pass
 "#;
     let make = |source: &str| {
-        let limits = Limits { timeout: Duration::from_millis(500), max_instances: 1, ..Limits::default() };
+        let limits = Limits { timeout: Duration::from_millis(1500), max_instances: 1, ..Limits::default() };
         let options =
             Options { mode: Mode::Wasm, snapshot: true, limits, deps: Some(deps.path().into()), ..Default::default() };
         let mut set = FunctionSet::new(options).unwrap();
@@ -237,10 +232,10 @@ def spin(x):
         set
     };
     // A file read and closed in open(): the image is taken, with /deps granted.
-    let set = make(&HOLDS_FILE.replace(
-        "reader = udf(Reader(), input_types=[DataTypes.BIGINT()], result_type=DataTypes.STRING())",
-        "",
-    ));
+    let set = make(
+        &HOLDS_FILE
+            .replace("reader = udf(Reader(), input_types=[DataTypes.BIGINT()], result_type=DataTypes.STRING())", ""),
+    );
     let first = text(&set, "loaded");
     assert!(first.ends_with(" beta"), "{first}");
     fault(&set);

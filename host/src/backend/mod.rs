@@ -28,9 +28,9 @@ mod pool;
 pub mod process;
 #[cfg(feature = "wasm")]
 mod result_stream;
+pub mod row;
 #[cfg(feature = "wasm")]
 mod snapshot;
-pub mod row;
 mod sources;
 #[cfg(feature = "wasm")]
 pub mod wasm;

@@ -460,6 +460,8 @@ struct Instance {
     blank: bool,
     /// Snapshotting sets: WASI handles it held once primed.
     primed_handles: usize,
+    /// Snapshotting sets: a call ran in it since it was loaded or restored.
+    called: bool,
     /// Snapshotting sets: a load and `open()` just ran in it; its memory becomes the image once
     /// the load's output is taken, before any call.
     capture: bool,
@@ -478,6 +480,7 @@ impl Instance {
             output_taken: false,
             blank: true,
             primed_handles: 0,
+            called: false,
             capture: false,
         }
     }
@@ -714,6 +717,22 @@ impl WasmBackend {
         self.image().map_or(0, |image| image.size())
     }
 
+    /// For a snapshotting set: swaps a sandbox calls have run in for a blank one when `for_load`
+    /// (the next image must hold the loads and `open()` only), and brings a sandbox behind the
+    /// newest image to it.
+    fn restore_if_behind(&self, instance: &mut Instance, for_load: bool) -> Result<()> {
+        let Some(snapshots) = &self.snapshots else { return Ok(()) };
+        let image = self.image();
+        if for_load && instance.called {
+            let (sandbox, handles) = snapshots.spare.take(image.as_ref().map_or(0, |image| image.size()))?;
+            *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
+        }
+        if let Some(image) = image.filter(|image| image.loaded > instance.loaded) {
+            self.restore(instance, &image)?;
+        }
+        Ok(())
+    }
+
     /// Brings an instance to the newest image instead of replaying loads: a blank sandbox (a
     /// lagging one is swapped for one) gets the image mapped over its memory and Python's
     /// `random` reseeded. `Ok(false)`: the image does not fit this sandbox; replay instead.
@@ -783,9 +802,6 @@ impl WasmBackend {
     /// Loads into the instance the files it has not run yet: user code, so it spends the
     /// budget of the call that needed the instance.
     fn catch_up(&self, instance: &mut Instance, budget: Budget, function: Option<&str>) -> Result<()> {
-        if let Some(image) = self.image().filter(|image| image.loaded > instance.loaded) {
-            self.restore(instance, &image)?;
-        }
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(instance.loaded..).unwrap_or_default().to_vec()
@@ -994,12 +1010,18 @@ impl WasmBackend {
     /// step gets a fresh allowance. A panic inside becomes an error (the instance, mid-way
     /// through anything, is dropped).
     fn with_instance<T>(&self, function: Option<&str>, f: impl FnOnce(&mut Instance, Budget) -> Result<T>) -> Reply<T> {
-        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
         let mut output = String::new();
         let mut fuel_used = None;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut lease = self.checkout()?;
             let instance = lease.get();
+            // Host work, before the UDFs' budget starts: bringing a snapshotting set's sandbox
+            // to the newest image (a load, `function` None, needs one no call has touched).
+            self.restore_if_behind(instance, function.is_none())?;
+            if function.is_some() {
+                instance.called = true;
+            }
+            let budget = Budget { deadline: deadline_in(self.limits.timeout) };
             let fuel = self.limits.fuel.unwrap_or(u64::MAX);
             self.refuel(instance, fuel)?;
             let mut result = self.catch_up(instance, budget, function).and_then(|()| f(instance, budget));
@@ -1251,13 +1273,6 @@ impl Backend for WasmBackend {
     fn load(&self, filename: &str, source: &str, params: &[(String, String)]) -> Reply<Vec<FunctionInfo>> {
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         self.with_instance(None, |instance, budget| {
-            if let Some(snapshots) = &self.snapshots {
-                // The next image must hold the loads and open() only, not what calls did to
-                // this sandbox: load into a new one brought to the current image.
-                let (sandbox, handles) = snapshots.spare.take(self.image_size())?;
-                *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
-                self.catch_up(instance, budget, None)?;
-            }
             self.begin(instance, budget.deadline, &[filename.as_bytes(), source.as_bytes()])?;
             self.prepare(instance);
             let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
