@@ -134,8 +134,9 @@ def _dispatch(runtime, header, buffers, out):
     raise ValueError("unknown request %r" % (op,))
 
 
-# Processes this worker forked, reaped at its next fork: not earlier, so that each stays a
-# zombie the host can still name by its pid (and read its exit status from) until then.
+# Processes this worker forked, reaped at its next request: not earlier, so that each stays a
+# zombie the host can still name by its pid (and read its exit status from) until then. The
+# template's only requests are forks, which the host makes one at a time.
 _forked = []
 
 
@@ -154,7 +155,6 @@ def _fork(header, streams):
     under ``/proc/<host pid>/fd``); ``streams`` is the ``[requests, replies]`` pair ``serve``
     reads and writes, which the copy replaces with its own. Both answer with the copy's pid: this
     worker on its pipe, the copy as the first frame on its new one."""
-    _reap_forked()
     # Opened before the fork, so the copy holds them by the time the host hears its pid.
     fds = []
     try:
@@ -199,6 +199,8 @@ def serve(requests, replies, deps_dir=None):
         if frame is None:
             return
         header, buffers = frame
+        if _forked:
+            _reap_forked()
         out = []
         try:
             if header["op"] == "fork":

@@ -41,6 +41,7 @@ pid = udf(lambda x: os.getpid(), result_type='BIGINT')
 parent = udf(lambda x: os.getppid(), result_type='BIGINT')
 spin = udf(spin, result_type='BIGINT')
 crash = udf(lambda x: os._exit(3), result_type='BIGINT')
+hog = udf(lambda x: len(b'x' * (x << 20)), result_type='BIGINT')
 meet = udf(meet, input_types=['STRING'], result_type='STRING')
 "#;
 
@@ -143,10 +144,8 @@ fn a_replaced_worker_holds_every_file_loaded_each_opened_once() {
     assert_eq!((int(&set, "opens"), int(&set, "second_opens")), (1, 1));
 }
 
-#[test]
-fn the_pool_grows_by_forks() {
-    let set = Arc::new(set_with(true, Limits { max_instances: 2, ..Limits::default() }));
-    let token = text(&set, "token");
+/// Runs `meet` in two workers at once; their pids and tokens.
+fn meet_twice(set: &Arc<FunctionSet>) -> (Vec<String>, Vec<String>) {
     let folder = tempfile::tempdir().unwrap();
     let calls: Vec<_> = (0..2)
         .map(|_| {
@@ -158,10 +157,46 @@ fn the_pool_grows_by_forks() {
             })
         })
         .collect();
-    let answers: Vec<String> = calls.into_iter().map(|call| call.join().unwrap()).collect();
-    let (pids, tokens): (Vec<&str>, Vec<&str>) = answers.iter().map(|a| a.split_once(' ').unwrap()).unzip();
+    calls
+        .into_iter()
+        .map(|call| {
+            let answer = call.join().unwrap();
+            let (pid, token) = answer.split_once(' ').unwrap();
+            (pid.to_string(), token.to_string())
+        })
+        .unzip()
+}
+
+#[test]
+fn the_pool_grows_by_forks_and_a_lagging_worker_is_replaced_by_one() {
+    let mut set = Arc::new(set_with(true, Limits { max_instances: 2, ..Limits::default() }));
+    let token = text(&set, "token");
+    let (pids, tokens) = meet_twice(&set);
     assert_ne!(pids[0], pids[1], "two workers answered");
-    assert_eq!(tokens, [token.as_str(), token.as_str()], "both hold the state open() left");
+    assert_eq!(tokens, [token.clone(), token.clone()], "both hold the state open() left");
+
+    // A load runs in one worker; the other, behind it, is replaced by a fork of the new template.
+    Arc::get_mut(&mut set).unwrap().load_source("second.py", SECOND).unwrap();
+    let (later_pids, tokens) = meet_twice(&set);
+    assert_eq!(tokens, [token.clone(), token]);
+    let kept = later_pids.iter().filter(|pid| pids.contains(pid)).count();
+    assert_eq!(kept, 1, "the worker that ran the load stayed, the other was replaced: {pids:?} then {later_pids:?}");
+    assert_eq!(int(&set, "second_opens"), 1);
+}
+
+#[test]
+fn a_forked_worker_is_held_to_the_memory_limit() {
+    let set = set_with(true, Limits { max_instances: 1, memory_bytes: 64 << 20, ..Limits::default() });
+    assert!(set.call("crash", &one(), 1).is_err());
+    assert_ne!(int(&set, "parent"), i64::from(std::process::id()), "a forked worker");
+    let eight: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![8]))];
+    assert_eq!(set.call("hog", &eight, 1).unwrap().as_ref(), &Int64Array::from(vec![8 << 20]));
+    let huge: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![2048]))];
+    match set.call("hog", &huge, 1) {
+        Err(Error::MemoryLimit { function, .. }) => assert_eq!(function.as_deref(), Some("hog")),
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+    assert_eq!(int(&set, "opens"), 1);
 }
 
 #[test]

@@ -336,7 +336,7 @@ impl ForkedProcess {
     }
 
     /// How the process ended, read from its zombie's `/proc/<pid>/stat` (`exit_code`, field 52),
-    /// since only its parent may wait for it; `worker.py` reaps its copies at its next fork only.
+    /// since only its parent may wait for it; `worker.py` reaps its copies at its next request.
     fn exit_status(&self) -> String {
         let status = (|| {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
