@@ -212,6 +212,39 @@ fn a_forked_worker_that_exits_reports_its_status() {
     assert_ne!(int(&set, "parent"), i64::from(std::process::id()));
 }
 
+/// A worker whose `os.fork` works once: the snapshot is taken, but the template cannot fork.
+const FORKS_ONCE: &str = r#"
+import os
+forks = []
+_fork = os.fork
+def _once():
+    forks.append(1)
+    if len(forks) > 1:
+        raise OSError("no second fork")
+    return _fork()
+os.fork = _once
+"#;
+
+#[test]
+fn a_template_that_cannot_fork_leaves_workers_to_start_and_load() {
+    let options = Options {
+        mode: Mode::Process,
+        snapshot: true,
+        limits: Limits { max_instances: 1, ..Limits::default() },
+        ..Default::default()
+    };
+    let mut set = FunctionSet::new(options).unwrap();
+    set.load_source("forks_once.py", FORKS_ONCE).unwrap();
+    set.load_source("first.py", FIRST).unwrap();
+    let token = text(&set, "token");
+    for _ in 0..2 {
+        assert!(set.call("crash", &one(), 1).is_err());
+        assert_eq!(int(&set, "parent"), i64::from(std::process::id()), "started by the host");
+        assert_ne!(text(&set, "token"), token, "the new worker ran open() itself");
+        assert_eq!(int(&set, "opens"), 1);
+    }
+}
+
 /// The measurement behind the design note, not a check: how long the first call after a
 /// worker's replacement takes, forked from the snapshot or started and loaded (with an
 /// `open()` of 50 ms). `cargo test --test all fork_or_spawn_cost -- --ignored --nocapture`

@@ -12,6 +12,13 @@
 //! Limits: [`Limits::timeout`] per call (the worker is killed), [`Limits::memory_bytes`] of
 //! resident memory beyond the worker's size at start (checked every 10 ms while a call runs;
 //! the worker is killed), [`Limits::max_instances`] workers per set. Fuel does not apply.
+//!
+//! Snapshot mode ([`crate::Options::snapshot`]): each load also runs `open()` of the loaded
+//! functions, then the worker that ran them forks a template (one per set, outside the pool, never
+//! called). Every worker made later, or one behind a later load, is a fork of the template: it
+//! starts with the files loaded and `open()` run, without running either again. A fork has the
+//! template's memory, not its threads: a thread `open()` started does not run in it. If the
+//! template cannot fork, it is dropped and workers start and load the files as without a snapshot.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Read, Write};
@@ -723,8 +730,11 @@ impl ProcessBackend {
     /// Makes the template of later workers a fork of `worker`, which just ran the latest load and
     /// `open()`; the older template ends. If forking fails the older one stays: later workers
     /// fork from it and load the files it lacks.
-    fn take_snapshot(&self, worker: &mut Worker) {
-        match worker.fork() {
+    fn take_snapshot(&self, worker: &mut Worker, output: &mut String) {
+        let forked = worker.fork();
+        // What Python printed while forking (a warning about threads) belongs to the load.
+        output.push_str(&worker.take_stderr());
+        match forked {
             Ok(template) => {
                 let older = self.template.lock().unwrap_or_else(|e| e.into_inner()).replace(template);
                 drop(older);
@@ -895,7 +905,7 @@ impl Backend for ProcessBackend {
             worker.loaded = loads.len();
             drop(loads);
             if self.snapshot {
-                self.take_snapshot(worker);
+                self.take_snapshot(worker, &mut output);
             }
             Ok(infos)
         });
