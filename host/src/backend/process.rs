@@ -346,15 +346,21 @@ impl ForkedProcess {
     /// since only its parent may wait for it; `worker.py` reaps its copies at its next request.
     fn exit_status(&self) -> String {
         let status = (|| {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-            let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
-            if *fields.first()? != "Z" {
+            let fields = proc_stat(self.pid)?;
+            if fields.first()? != "Z" {
                 return None;
             }
             Some(ExitStatus::from_raw(fields.get(49)?.parse().ok()?))
         })();
         status.map(|s| s.to_string()).unwrap_or_else(|| "exit status unknown".into())
     }
+}
+
+/// The fields of `/proc/<pid>/stat` from the third (state) on: those after the parenthesized
+/// command name, which may itself hold spaces and parentheses.
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.get(stat.rfind(')')? + 1..)?.split_whitespace().map(str::to_string).collect())
 }
 
 /// One worker process and the pipes to it.
@@ -514,6 +520,11 @@ impl Worker {
         // Without a pidfd the copy cannot be named safely; closing its input (the dropped
         // `requests`) ends it.
         let process = ForkedProcess::open(pid).map_err(|e| format!("cannot hold the forked worker {pid}: {e}"))?;
+        // The pid came from the worker: the host kills what it names, so it must be the worker's child.
+        let parent = proc_stat(pid).and_then(|fields| fields.get(1)?.parse::<u32>().ok());
+        if parent != Some(self.process.id()) {
+            return Err(format!("process {pid}, which the worker named, is not its child"));
+        }
         let mut copy =
             Worker::attach(Process::Forked(process), Box::new(requests), replies, errors).map_err(|e| e.to_string())?;
         // Its first frame, its pid on its own pipe, proves it took over its new pipes.
