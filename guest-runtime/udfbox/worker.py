@@ -9,6 +9,11 @@ frames on the worker's stdin and stdout::
 Columns travel as Arrow buffers, the same nodes the sandbox exchanges (``udfbox.arrow``): the
 header names each node's buffers by index. The worker runs the same ``Runtime`` methods as the
 other two modes, so all three share every line of semantics.
+
+Snapshot mode (``Options::snapshot``) adds the ``fork`` request: the worker forks a copy of
+itself that answers on new pipes the host made. The host keeps one such copy, never called, as
+the template its later workers are forked from, so they start with the files loaded and
+``open()`` run, without running either again.
 """
 
 import json
@@ -129,20 +134,79 @@ def _dispatch(runtime, header, buffers, out):
     raise ValueError("unknown request %r" % (op,))
 
 
+# Processes this worker forked, reaped at its next request: not earlier, so that each stays a
+# zombie the host can still name by its pid (and read its exit status from) until then. The
+# template's only requests are forks, which the host makes one at a time.
+_forked = []
+
+
+def _reap_forked():
+    for pid in list(_forked):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (a UDF's os.wait())
+            done = pid
+        if done:
+            _forked.remove(pid)
+
+
+def _fork(header, streams):
+    """Forks a copy of this worker that serves requests on the pipes the header names (paths
+    under ``/proc/<host pid>/fd``); ``streams`` is the ``[requests, replies]`` pair ``serve``
+    reads and writes, which the copy replaces with its own. Both answer with the copy's pid: this
+    worker on its pipe, the copy as the first frame on its new one."""
+    # Opened before the fork, so the copy holds them by the time the host hears its pid.
+    fds = []
+    try:
+        for name, flags in (("stdin", os.O_RDONLY), ("stdout", os.O_WRONLY), ("stderr", os.O_WRONLY)):
+            fds.append(os.open(header[name], flags))
+        sys.stderr.flush()
+        pid = os.fork()
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        _forked.append(pid)
+        return {"pid": pid}
+    try:
+        # The copy: nothing may return into this worker's loop on this worker's pipes.
+        requests, replies, errors = fds
+        del _forked[:]
+        streams[1].close()
+        os.dup2(requests, 0)
+        os.dup2(errors, 2)
+        os.dup2(errors, 1)
+        os.close(errors)
+        streams[0] = os.fdopen(requests, "rb")
+        streams[1] = os.fdopen(replies, "wb")
+    except BaseException:
+        os._exit(70)
+    return {"pid": os.getpid()}
+
+
 def serve(requests, replies, deps_dir=None):
     """Answers requests until the host closes the pipe."""
     # Ctrl-C reaches the whole process group; the host decides what ends, not the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The machine's CPython: vectorized functions get real pandas when it is installed.
     runtime = Runtime(deps_dir=deps_dir, real_pandas=True)
+    streams = [requests, replies]
     while True:
-        frame = read_frame(requests)
+        frame = read_frame(streams[0])
         if frame is None:
             return
         header, buffers = frame
+        if _forked:
+            _reap_forked()
         out = []
         try:
-            reply = {"ok": _dispatch(runtime, header, buffers, out)}
+            if header["op"] == "fork":
+                reply = {"ok": _fork(header, streams)}
+            else:
+                reply = {"ok": _dispatch(runtime, header, buffers, out)}
         except UdfError as error:
             reply, out = {"error": _error(error)}, []
             error.__traceback__ = None
@@ -151,7 +215,7 @@ def serve(requests, replies, deps_dir=None):
         except BaseException:
             reply, out = {"fatal": traceback.format_exc(limit=8)}, []
         reply["output"] = runtime.take_output()
-        write_frame(replies, reply, out)
+        write_frame(streams[1], reply, out)
 
 
 def main(spec):

@@ -17,6 +17,7 @@ mod errors;
 mod examples;
 #[cfg(feature = "serve")]
 mod flight;
+mod fork_workers;
 mod forms;
 mod harness;
 mod memory_flat;

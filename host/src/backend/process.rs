@@ -12,11 +12,20 @@
 //! Limits: [`Limits::timeout`] per call (the worker is killed), [`Limits::memory_bytes`] of
 //! resident memory beyond the worker's size at start (checked every 10 ms while a call runs;
 //! the worker is killed), [`Limits::max_instances`] workers per set. Fuel does not apply.
+//!
+//! Snapshot mode ([`crate::Options::snapshot`]): each load also runs `open()` of the loaded
+//! functions, then the worker that ran them forks a template (one per set, outside the pool, never
+//! called). Every worker made later, or one behind a later load, is a fork of the template: it
+//! starts with the files loaded and `open()` run, without running either again. A fork has the
+//! template's memory, not its threads: a thread `open()` started does not run in it. If the
+//! template cannot fork, it is dropped and workers start and load the files as without a snapshot.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -232,13 +241,136 @@ enum Fault {
     Exited(String),
 }
 
+/// A worker's process: one the host started, or a copy another worker forked (snapshot mode).
+enum Process {
+    Spawned(Child),
+    Forked(ForkedProcess),
+}
+
+impl Process {
+    fn id(&self) -> u32 {
+        match self {
+            Process::Spawned(child) => child.id(),
+            Process::Forked(forked) => forked.pid,
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            Process::Spawned(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Process::Forked(forked) => {
+                forked.kill();
+                forked.ended_within(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Whether the process ended within `timeout`.
+    fn ended_within(&mut self, timeout: Duration) -> bool {
+        match self {
+            Process::Spawned(child) => {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) | Err(_) => return true,
+                        Ok(None) if Instant::now() >= deadline => return false,
+                        Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                    }
+                }
+            }
+            Process::Forked(forked) => forked.ended_within(timeout),
+        }
+    }
+
+    /// How the process ended (after `kill`).
+    fn exit_status(&mut self) -> String {
+        match self {
+            Process::Spawned(child) => child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+            Process::Forked(forked) => forked.exit_status(),
+        }
+    }
+}
+
+/// A worker another worker forked. It is not the host's child (its parent reaps it), so the
+/// host holds it by a pidfd, which keeps naming this process even once its pid is reused.
+struct ForkedProcess {
+    pid: u32,
+    pidfd: OwnedFd,
+}
+
+impl ForkedProcess {
+    #[cfg(target_os = "linux")]
+    fn open(pid: u32) -> std::io::Result<Self> {
+        let pid_t = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid_t, 0 as libc::c_uint) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = std::os::fd::RawFd::try_from(fd).map_err(std::io::Error::other)?;
+        // SAFETY: the descriptor was just made for us and nothing else owns it.
+        Ok(Self { pid, pidfd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open(_pid: u32) -> std::io::Result<Self> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "forked workers need Linux's pidfd"))
+    }
+
+    fn kill(&self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0 as libc::c_uint,
+            );
+        }
+    }
+
+    /// Whether the process ended within `timeout`: its pidfd turns readable when it does.
+    fn ended_within(&self, timeout: Duration) -> bool {
+        let mut poll = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut poll, 1, millis) > 0 }
+    }
+
+    /// How the process ended, read from its zombie's `/proc/<pid>/stat` (`exit_code`, field 52),
+    /// since only its parent may wait for it; `worker.py` reaps its copies at its next request.
+    fn exit_status(&self) -> String {
+        let status = (|| {
+            let fields = proc_stat(self.pid)?;
+            if fields.first()? != "Z" {
+                return None;
+            }
+            Some(ExitStatus::from_raw(fields.get(49)?.parse().ok()?))
+        })();
+        status.map(|s| s.to_string()).unwrap_or_else(|| "exit status unknown".into())
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` from the third (state) on: those after the parenthesized
+/// command name, which may itself hold spaces and parentheses.
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.get(stat.rfind(')')? + 1..)?.split_whitespace().map(str::to_string).collect())
+}
+
 /// One worker process and the pipes to it.
 struct Worker {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    process: Process,
+    stdin: Option<Box<dyn Write + Send>>,
     replies: Receiver<std::io::Result<Option<Frame>>>,
     stderr: Arc<Mutex<StderrTail>>,
-    /// Resident memory once the runtime was loaded: the memory limit counts from here.
+    /// Resident memory once the runtime was loaded (or the worker forked): the memory limit
+    /// counts from here.
     base_rss: usize,
     /// How many of the pool's loads this worker has run.
     loaded: usize,
@@ -264,50 +396,10 @@ impl Worker {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::Io { path: python.display().to_string(), source: e })?;
+        let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
-        let stderr_pipe = child.stderr.take().expect("piped stderr");
-        let (sender, replies) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("udfbox-worker-out".into())
-            .spawn(move || {
-                let mut stdout = BufReader::with_capacity(1 << 16, stdout);
-                loop {
-                    let frame = Frame::read(&mut stdout);
-                    let end = !matches!(frame, Ok(Some(_)));
-                    if sender.send(frame).is_err() || end {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| Error::Io { path: "worker thread".into(), source: e })?;
-        let stderr = Arc::new(Mutex::new(StderrTail::default()));
-        let sink = stderr.clone();
-        std::thread::Builder::new()
-            .name("udfbox-worker-err".into())
-            .spawn(move || {
-                let mut pipe = stderr_pipe;
-                let mut chunk = [0u8; 4096];
-                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                    let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-                    if sink.pending.len() < 64 * 1024 {
-                        sink.pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
-                    }
-                    sink.tail.extend(&chunk[..n]);
-                    let excess = sink.tail.len().saturating_sub(STDERR_TAIL);
-                    sink.tail.drain(..excess);
-                }
-            })
-            .map_err(|e| Error::Io { path: "worker thread".into(), source: e })?;
-        let mut worker = Worker {
-            stdin: child.stdin.take(),
-            child,
-            replies,
-            stderr,
-            base_rss: 0,
-            loaded: 0,
-            broken: false,
-            executable: None,
-        };
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut worker = Worker::attach(Process::Spawned(child), Box::new(stdin), stdout, stderr)?;
         let deps = deps.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
         let spec = format!(r#"{{"runtime":{},"deps":{}}}"#, runtime_sources(), json!(deps));
         let mut hello = (spec.len() as u64).to_le_bytes().to_vec();
@@ -335,8 +427,117 @@ impl Worker {
             .map(PathBuf::from)
             .filter(|path| path.is_absolute() && path.exists());
         worker.take_stderr();
-        worker.base_rss = resident_bytes(worker.child.id()).unwrap_or(0);
+        worker.base_rss = resident_bytes(worker.process.id()).unwrap_or(0);
         Ok(worker)
+    }
+
+    /// A worker on a started process and its pipes: one reader thread turns its replies into a
+    /// channel, another keeps what it writes to stderr. If a thread cannot start, the returned
+    /// error drops the worker, which ends the process.
+    fn attach(
+        process: Process,
+        stdin: Box<dyn Write + Send>,
+        stdout: impl Read + Send + 'static,
+        stderr_pipe: impl Read + Send + 'static,
+    ) -> Result<Self> {
+        let (sender, replies) = mpsc::channel();
+        let stderr = Arc::new(Mutex::new(StderrTail::default()));
+        let worker = Worker {
+            process,
+            stdin: Some(stdin),
+            replies,
+            stderr: stderr.clone(),
+            base_rss: 0,
+            loaded: 0,
+            broken: false,
+            executable: None,
+        };
+        std::thread::Builder::new()
+            .name("udfbox-worker-out".into())
+            .spawn(move || {
+                let mut stdout = BufReader::with_capacity(1 << 16, stdout);
+                loop {
+                    let frame = Frame::read(&mut stdout);
+                    let end = !matches!(frame, Ok(Some(_)));
+                    if sender.send(frame).is_err() || end {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::Io { path: "worker thread".into(), source: e })?;
+        std::thread::Builder::new()
+            .name("udfbox-worker-err".into())
+            .spawn(move || {
+                let mut pipe = stderr_pipe;
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    let mut sink = stderr.lock().unwrap_or_else(|e| e.into_inner());
+                    if sink.pending.len() < 64 * 1024 {
+                        sink.pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    }
+                    sink.tail.extend(&chunk[..n]);
+                    let excess = sink.tail.len().saturating_sub(STDERR_TAIL);
+                    sink.tail.drain(..excess);
+                }
+            })
+            .map_err(|e| Error::Io { path: "worker thread".into(), source: e })?;
+        Ok(worker)
+    }
+
+    /// A copy of this worker, forked by it (`worker.py`'s `_fork`): the same Python state (files
+    /// loaded, `open()` run) in a new process serving on new pipes. The host makes the pipes and
+    /// the worker opens their far ends through `/proc/<host pid>/fd` before it forks. A failure
+    /// of the worker itself (no answer) ends it; one it reports leaves it usable.
+    fn fork(&mut self) -> std::result::Result<Worker, String> {
+        let pipe = || std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"));
+        let (child_requests, requests) = pipe()?;
+        let (replies, child_replies) = pipe()?;
+        let (errors, child_errors) = pipe()?;
+        let path = |fd: std::os::fd::RawFd| format!("/proc/{}/fd/{fd}", std::process::id());
+        let header = json!({
+            "op": "fork",
+            "stdin": path(child_requests.as_raw_fd()),
+            "stdout": path(child_replies.as_raw_fd()),
+            "stderr": path(child_errors.as_raw_fd()),
+        });
+        let asked = self
+            .send(&Frame { header, buffers: Vec::new() }.encode())
+            .and_then(|()| self.receive(START_TIMEOUT, None).map_err(|fault| self.describe(fault)));
+        let reply = match asked {
+            Ok(reply) => reply,
+            Err(message) => {
+                self.kill();
+                return Err(message);
+            }
+        };
+        let pid = reply.header.pointer("/ok/pid").and_then(Value::as_u64).and_then(|pid| u32::try_from(pid).ok());
+        let Some(pid) = pid else {
+            let why = reply.header.get("fatal").and_then(Value::as_str).unwrap_or("a malformed reply");
+            return Err(format!("the worker could not fork: {}", why.trim_end()));
+        };
+        // The copy holds its ends since the fork: the host's would only hide its exit.
+        drop((child_requests, child_replies, child_errors));
+        // Without a pidfd the copy cannot be named safely; closing its input (the dropped
+        // `requests`) ends it.
+        let process = ForkedProcess::open(pid).map_err(|e| format!("cannot hold the forked worker {pid}: {e}"))?;
+        // The pid came from the worker: the host kills what it names, so it must be the worker's child.
+        let parent = proc_stat(pid).and_then(|fields| fields.get(1)?.parse::<u32>().ok());
+        if parent != Some(self.process.id()) {
+            return Err(format!("process {pid}, which the worker named, is not its child"));
+        }
+        let mut copy =
+            Worker::attach(Process::Forked(process), Box::new(requests), replies, errors).map_err(|e| e.to_string())?;
+        // Its first frame, its pid on its own pipe, proves it took over its new pipes.
+        match copy.receive(START_TIMEOUT, None) {
+            Ok(hello) if hello.header.pointer("/ok/pid").and_then(Value::as_u64) == Some(u64::from(pid)) => {}
+            Ok(_) => return Err("the forked worker sent a malformed first frame".into()),
+            Err(fault) => return Err(format!("the forked worker did not start: {}", copy.describe(fault))),
+        }
+        copy.take_stderr();
+        copy.base_rss = resident_bytes(pid).unwrap_or(0);
+        copy.loaded = self.loaded;
+        copy.executable = self.executable.clone();
+        Ok(copy)
     }
 
     fn send(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
@@ -361,7 +562,7 @@ impl Worker {
                 }
                 Ok(Err(e)) => return Err(Fault::Exited(format!("the worker's reply could not be read: {e}"))),
                 Err(RecvTimeoutError::Timeout) => {
-                    if let (Some(limit), Some(rss)) = (memory_limit, resident_bytes(self.child.id())) {
+                    if let (Some(limit), Some(rss)) = (memory_limit, resident_bytes(self.process.id())) {
                         if rss.saturating_sub(self.base_rss) > limit {
                             return Err(Fault::Memory);
                         }
@@ -378,7 +579,7 @@ impl Worker {
             Fault::Memory => "exceeded the memory limit".into(),
             Fault::Exited(what) => {
                 self.kill();
-                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                let status = self.process.exit_status();
                 // Give the stderr reader a moment to drain what the dying process wrote.
                 std::thread::sleep(Duration::from_millis(20));
                 let tail = {
@@ -402,8 +603,7 @@ impl Worker {
     fn kill(&mut self) {
         self.broken = true;
         self.stdin = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 
@@ -411,15 +611,9 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // Closing its input ends a healthy worker; one that does not end promptly is killed.
         self.stdin = None;
-        let deadline = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-            }
+        if !self.process.ended_within(Duration::from_millis(500)) {
+            self.process.kill();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -441,6 +635,10 @@ pub struct ProcessBackend {
     pool: Pool<Worker>,
     /// `Options::snapshot`: loads run `open()` at once.
     snapshot: bool,
+    /// Snapshot mode's image: a worker forked from the one that ran the latest load and its
+    /// `open()`, never called, only forked from, so that later workers start in that state
+    /// (`loaded` says after how many loads). Dropping it ends its process.
+    template: Mutex<Option<Worker>>,
 }
 
 /// A request's answer: the reply's `ok` value and buffers, or the error it came to.
@@ -465,6 +663,7 @@ impl ProcessBackend {
             pool: Pool::new(limits.max_instances),
             limits,
             snapshot,
+            template: Mutex::new(None),
         };
         // One worker from the start: a missing interpreter shows here.
         drop(backend.checkout()?);
@@ -484,6 +683,9 @@ impl ProcessBackend {
 
     fn checkout(&self) -> Result<Lease<'_, Worker>> {
         let mut lease = self.pool.checkout(|| {
+            if let Some(forked) = self.fork_template(0) {
+                return Ok(forked);
+            }
             let python = self.python.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let worker = Worker::spawn(&python, self.deps.as_deref())?;
             if let Some(executable) = &worker.executable {
@@ -495,8 +697,12 @@ impl ProcessBackend {
         Ok(lease)
     }
 
-    /// Loads into the worker the files it has not run yet.
+    /// Brings the worker up to date: replaced by a fork of the template when that holds more
+    /// loads than the worker ran, then the files it has still not run are loaded into it.
     fn catch_up(&self, worker: &mut Worker) -> Result<()> {
+        if let Some(forked) = self.fork_template(worker.loaded) {
+            *worker = forked;
+        }
         let missing: Vec<Arc<Load>> = {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(worker.loaded..).unwrap_or_default().to_vec()
@@ -513,6 +719,39 @@ impl ProcessBackend {
             worker.loaded += 1;
         }
         Ok(())
+    }
+
+    /// A worker forked from the template, if there is one holding more than `loaded` loads. A
+    /// template that fails to fork is dropped: later workers replay the loads instead.
+    fn fork_template(&self, loaded: usize) -> Option<Worker> {
+        let mut template = self.template.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = match template.as_mut().filter(|template| template.loaded > loaded)?.fork() {
+            Ok(forked) => return Some(forked),
+            Err(message) => message,
+        };
+        tracing::warn!(
+            "process mode: no worker could be forked from the snapshot ({failed}); workers load the files instead"
+        );
+        let dropped = template.take();
+        drop(template);
+        drop(dropped);
+        None
+    }
+
+    /// Makes the template of later workers a fork of `worker`, which just ran the latest load and
+    /// `open()`; the older template ends. If forking fails the older one stays: later workers
+    /// fork from it and load the files it lacks.
+    fn take_snapshot(&self, worker: &mut Worker, output: &mut String) {
+        let forked = worker.fork();
+        // What Python printed while forking (a warning about threads) belongs to the load.
+        output.push_str(&worker.take_stderr());
+        match forked {
+            Ok(template) => {
+                let older = self.template.lock().unwrap_or_else(|e| e.into_inner()).replace(template);
+                drop(older);
+            }
+            Err(message) => tracing::warn!("process mode: the snapshot after open() failed ({message})"),
+        }
     }
 
     /// Sends one request and waits for its reply. A fault ends the worker (it is marked
@@ -675,6 +914,10 @@ impl Backend for ProcessBackend {
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(load));
             worker.loaded = loads.len();
+            drop(loads);
+            if self.snapshot {
+                self.take_snapshot(worker, &mut output);
+            }
             Ok(infos)
         });
         Reply { result, output, fuel_used: None }
