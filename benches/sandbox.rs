@@ -4,7 +4,8 @@
 //! - `sandbox_start`: a sandbox made cold from the compiled image (`wasm/instantiate`) against
 //!   a warm one checked out of a set's pool (`wasm/warm_checkout`); a process-mode worker started
 //!   (`process/spawn_worker`, a CPython process with the runtime loaded) against a warm one
-//!   checked out; a native runtime object (`native/new_runtime`);
+//!   checked out; a native runtime object (`native/new_runtime`); a sandbox of a snapshotting
+//!   set (`wasm/instantiate_host_memory`: memory the host allocates, data segments copied);
 //! - `sandbox_ready`: a new sandbox (or worker, or native runtime) made ready for its first call
 //!   of a function whose `open()` does 50 ms of work: start, load the file, `open()`, one row.
 //!   This is what a replacement sandbox costs after a fault without a snapshot. With one
@@ -47,6 +48,11 @@ fn start(c: &mut Criterion) {
     let mut group = c.benchmark_group("sandbox_start");
     group.bench_function(BenchmarkId::new("wasm", "instantiate"), |bench| {
         bench.iter(|| runtime.block_on(prepared.instantiate(&limits, None, false)).unwrap())
+    });
+    // A snapshotting set's sandboxes: memory the host allocates, so no copy-on-write image.
+    let host_memory = Prepared::get_for(false, true).unwrap();
+    group.bench_function(BenchmarkId::new("wasm", "instantiate_host_memory"), |bench| {
+        bench.iter(|| runtime.block_on(host_memory.instantiate(&limits, None, false)).unwrap())
     });
     let pool = WasmBackend::new(limits.clone(), None).unwrap();
     group.bench_function(BenchmarkId::new("wasm", "warm_checkout"), |bench| {

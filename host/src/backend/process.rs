@@ -683,7 +683,7 @@ impl ProcessBackend {
 
     fn checkout(&self) -> Result<Lease<'_, Worker>> {
         let mut lease = self.pool.checkout(|| {
-            if let Some(forked) = self.fork_template(0) {
+            if let Some(forked) = self.fork_template(1) {
                 return Ok(forked);
             }
             let python = self.python.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -700,7 +700,7 @@ impl ProcessBackend {
     /// Brings the worker up to date: replaced by a fork of the template when that holds more
     /// loads than the worker ran, then the files it has still not run are loaded into it.
     fn catch_up(&self, worker: &mut Worker) -> Result<()> {
-        if let Some(forked) = self.fork_template(worker.loaded) {
+        if let Some(forked) = self.fork_template(worker.loaded + 1) {
             *worker = forked;
         }
         let missing: Vec<Arc<Load>> = {
@@ -721,11 +721,11 @@ impl ProcessBackend {
         Ok(())
     }
 
-    /// A worker forked from the template, if there is one holding more than `loaded` loads. A
+    /// A worker forked from the template, if there is one holding at least `loads` loads. A
     /// template that fails to fork is dropped: later workers replay the loads instead.
-    fn fork_template(&self, loaded: usize) -> Option<Worker> {
+    fn fork_template(&self, loads: usize) -> Option<Worker> {
         let mut template = self.template.lock().unwrap_or_else(|e| e.into_inner());
-        let failed = match template.as_mut().filter(|template| template.loaded > loaded)?.fork() {
+        let failed = match template.as_mut().filter(|template| template.loaded >= loads)?.fork() {
             Ok(forked) => return Some(forked),
             Err(message) => message,
         };
@@ -898,6 +898,13 @@ impl Backend for ProcessBackend {
         let mut output = String::new();
         let result = self.checkout().and_then(|mut lease| {
             let worker = lease.get();
+            if self.snapshot {
+                // The next template must hold the loads and open() only, not what calls did to
+                // this worker: load into a fresh fork of the current template.
+                if let Some(fresh) = self.fork_template(worker.loaded.max(1)) {
+                    *worker = fresh;
+                }
+            }
             let (value, _) = self.request(worker, None, load_request(&load), &mut output)?;
             let infos = value
                 .as_array()
