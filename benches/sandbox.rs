@@ -9,11 +9,12 @@
 //! - `sandbox_ready`: a new sandbox (or worker, or native runtime) made ready for its first call
 //!   of a function whose `open()` does 50 ms of work: start, load the file, `open()`, one row.
 //!   This is what a replacement sandbox costs after a fault without a snapshot. With one
-//!   (`Options::snapshot`): `wasm/snapshot_restore`, a new sandbox brought to the post-`open()`
-//!   image (its spare instantiated and primed ahead of time, as the set does in the background),
-//!   and `wasm/snapshot_first_call`, the same plus its first one-row call (the page faults of
-//!   the copy-on-write image land there); `wasm/snapshot_no_spare` restores into a sandbox
-//!   instantiated on the spot (host-allocated memory: the data segments are copied).
+//!   (`Options::snapshot`): `wasm/snapshot_restore`, a new sandbox at the post-`open()` image
+//!   taken from the set (its spare is instantiated, primed and mapped from the image in the
+//!   background beforehand, as the set does), and `wasm/snapshot_first_call`, the same plus its
+//!   first one-row call (the page faults of the copy-on-write image land there);
+//!   `wasm/snapshot_no_spare` makes the new sandbox on the spot: instantiate (host-allocated
+//!   memory: the data segments are copied), prime, map the image, reseed.
 //!
 //! `cargo bench --bench sandbox` (the component size is printed first).
 

@@ -468,6 +468,17 @@ struct Instance {
 }
 
 impl Instance {
+    /// A snapshotting set's sandbox made ahead of time, restored or still blank.
+    fn from_blank(blank: Blank) -> Self {
+        let loaded = blank.restored.as_ref().map_or(0, |image| image.loaded);
+        Instance {
+            primed_handles: blank.handles,
+            loaded,
+            blank: blank.restored.is_none(),
+            ..Instance::new(blank.sandbox)
+        }
+    }
+
     fn new(sandbox: Sandbox) -> Self {
         Instance {
             sandbox,
@@ -512,64 +523,130 @@ pub struct WasmBackend {
 
 /// A snapshotting set's image and its spare sandbox.
 struct Snapshots {
-    /// The newest image, once a load has run in a sandbox that could be snapshotted.
-    image: Mutex<Option<Arc<Image>>>,
     spare: Arc<Spare>,
     /// A load could not be snapshotted: later sandboxes replay the loads (warned once).
     refused: std::sync::atomic::AtomicBool,
 }
 
-/// One sandbox instantiated and primed ahead of time, so that a checkout that needs a new
-/// sandbox waits only for the image to be mapped (instantiating on a host-memory engine copies
-/// the data segments: tens of milliseconds).
+/// A sandbox of a snapshotting set made ahead of time: instantiated, primed and, when the set
+/// has an image, restored from it.
+struct Blank {
+    sandbox: Sandbox,
+    /// WASI handles it held once primed.
+    handles: usize,
+    /// The image it was restored from.
+    restored: Option<Arc<Image>>,
+}
+
+/// The set's newest image, and one sandbox made ahead of time from it, so that a checkout that
+/// needs a new sandbox finds it ready (instantiating on a host-memory engine copies the data
+/// segments, and mapping the image over them frees their pages: milliseconds).
 struct Spare {
     prepared: Arc<Prepared>,
     limits: Limits,
     deps: Option<PathBuf>,
     deterministic: bool,
-    slot: Mutex<Option<(Sandbox, usize)>>,
+    /// The newest image, once a load has run in a sandbox that could be snapshotted.
+    image: Mutex<Option<Arc<Image>>>,
+    slot: Mutex<Option<Blank>>,
     making: std::sync::atomic::AtomicBool,
 }
 
 impl Spare {
-    /// A new sandbox, primed, its memory grown to at least `size` bytes; with its handle count.
-    fn make(&self, size: usize) -> Result<(Sandbox, usize)> {
+    fn image(&self) -> Option<Arc<Image>> {
+        self.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `image` the one new sandboxes start from; a spare made from an older one is dropped.
+    fn set_image(self: &Arc<Self>, image: Option<Arc<Image>>) {
+        *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
+        let stale = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(stale);
+        self.refill();
+    }
+
+    /// A new sandbox, primed, and restored from the newest image if there is one.
+    fn make(&self) -> Result<Blank> {
         let made = drive(
             deadline_in(INSTANTIATE_TIMEOUT),
             self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic),
         )?;
         let mut sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
-        let handles = prime(&mut sandbox, size, self.limits.memory_bytes)?;
-        Ok((sandbox, handles))
+        let handles = prime(&mut sandbox, 0, self.limits.memory_bytes)?;
+        let restored = match self.image() {
+            Some(image) if restore_sandbox(&mut sandbox, handles, &image, self.limits.memory_bytes)? => Some(image),
+            _ => None,
+        };
+        Ok(Blank { sandbox, handles, restored })
     }
 
     /// The spare if there is one (and a new one started in the background), else a new sandbox.
-    fn take(self: &Arc<Self>, size: usize) -> Result<(Sandbox, usize)> {
+    fn take(self: &Arc<Self>) -> Result<Blank> {
         let spare = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let sandbox = match spare {
+        let blank = match spare {
             Some(spare) => Ok(spare),
-            None => self.make(size),
+            None => self.make(),
         };
-        self.refill(size);
-        sandbox
+        self.refill();
+        blank
     }
 
     /// Makes a spare in the background unless one exists or is being made.
-    fn refill(self: &Arc<Self>, size: usize) {
+    fn refill(self: &Arc<Self>) {
         if self.slot.lock().unwrap_or_else(|e| e.into_inner()).is_some() || self.making.swap(true, Ordering::AcqRel) {
             return;
         }
         let spare = self.clone();
         let started = std::thread::Builder::new().name("udfbox-spare".into()).spawn(move || {
-            match spare.make(size) {
-                Ok(made) => *spare.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(made),
-                Err(e) => tracing::warn!("cannot prepare a spare sandbox: {e}"),
+            // An image that changed meanwhile makes the spare stale: make it again.
+            for _ in 0..3 {
+                match spare.make() {
+                    Ok(made) => {
+                        let mut slot = spare.slot.lock().unwrap_or_else(|e| e.into_inner());
+                        if made.restored.as_ref().map(Arc::as_ptr) == spare.image().as_ref().map(Arc::as_ptr) {
+                            *slot = Some(made);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot prepare a spare sandbox: {e}");
+                        break;
+                    }
+                }
             }
             spare.making.store(false, Ordering::Release);
         });
         if started.is_err() {
             self.making.store(false, Ordering::Release);
         }
+    }
+}
+
+/// Maps `image` over a primed sandbox holding `handles` WASI handles (growing its memory first
+/// if needed) and reseeds its Python `random`. `Ok(false)`: the image does not fit this sandbox
+/// (it holds other handles); it is left as it was.
+fn restore_sandbox(sandbox: &mut Sandbox, handles: usize, image: &Image, limit: usize) -> Result<bool> {
+    let Some(memory) = sandbox.memory.clone() else { return Ok(false) };
+    if memory.size() < image.size() {
+        prime(sandbox, image.size(), limit)?;
+    }
+    if handles != image.handles {
+        tracing::warn!(
+            "a new sandbox holds {handles} WASI handles, the snapshot {}: replaying the loads instead",
+            image.handles
+        );
+        return Ok(false);
+    }
+    // SAFETY: no guest code runs in the sandbox (the caller holds it), it was primed like the
+    // sandbox the image came from, and its memory is at least the image's size.
+    unsafe { image.map_over(&memory) }.map_err(|e| sandbox_error(None, format!("cannot map the snapshot: {e}")))?;
+    // The image's `random` state is the snapshotted sandbox's: give this one its own.
+    let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), image.loaded);
+    let runtime = sandbox.guest.udfbox_runtime_runtime();
+    match drive(deadline_in(INSTANTIATE_TIMEOUT), runtime.call_reseed(&mut sandbox.store, seed))? {
+        Ok(Ok(())) => Ok(true),
+        Ok(Err(e)) => Err(sandbox_error(None, e)),
+        Err(Elapsed) => Err(Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT }),
     }
 }
 
@@ -615,12 +692,12 @@ impl WasmBackend {
         }
         let prepared = Prepared::get_for(limits.fuel.is_some(), snapshot)?;
         let snapshots = snapshot.then(|| Snapshots {
-            image: Mutex::new(None),
             spare: Arc::new(Spare {
                 prepared: prepared.clone(),
                 limits: limits.clone(),
                 deps: deps.clone(),
                 deterministic,
+                image: Mutex::new(None),
                 slot: Mutex::new(None),
                 making: Default::default(),
             }),
@@ -692,8 +769,7 @@ impl WasmBackend {
     fn checkout(&self) -> Result<Lease<'_, Instance>> {
         self.pool.checkout(|| {
             if let Some(snapshots) = &self.snapshots {
-                let (sandbox, handles) = snapshots.spare.take(self.image_size())?;
-                return Ok(Instance { primed_handles: handles, ..Instance::new(sandbox) });
+                return Ok(Instance::from_blank(snapshots.spare.take()?));
             }
             // Instantiating runs no UDF code, so the UDFs' timeout does not apply: a short one
             // must not fail a loaded machine. The bound only guards against a hung host.
@@ -708,13 +784,7 @@ impl WasmBackend {
 
     /// The newest image of a snapshotting set.
     fn image(&self) -> Option<Arc<Image>> {
-        let snapshots = self.snapshots.as_ref()?;
-        snapshots.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// How large a new sandbox's memory must be for the newest image (0 without one).
-    fn image_size(&self) -> usize {
-        self.image().map_or(0, |image| image.size())
+        self.snapshots.as_ref()?.spare.image()
     }
 
     /// For a snapshotting set: swaps a sandbox calls have run in for a blank one when `for_load`
@@ -724,8 +794,7 @@ impl WasmBackend {
         let Some(snapshots) = &self.snapshots else { return Ok(()) };
         let image = self.image();
         if for_load && instance.called {
-            let (sandbox, handles) = snapshots.spare.take(image.as_ref().map_or(0, |image| image.size()))?;
-            *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
+            *instance = Instance::from_blank(snapshots.spare.take()?);
         }
         if let Some(image) = image.filter(|image| image.loaded > instance.loaded) {
             self.restore(instance, &image)?;
@@ -733,38 +802,22 @@ impl WasmBackend {
         Ok(())
     }
 
-    /// Brings an instance to the newest image instead of replaying loads: a blank sandbox (a
-    /// lagging one is swapped for one) gets the image mapped over its memory and Python's
-    /// `random` reseeded. `Ok(false)`: the image does not fit this sandbox; replay instead.
-    fn restore(&self, instance: &mut Instance, image: &Image) -> Result<bool> {
+    /// Brings an instance to the newest image instead of replaying loads: a sandbox that ran
+    /// loads is swapped for the spare (restored ahead of time), a blank one gets the image mapped
+    /// over its memory. `Ok(false)`: the image does not fit this sandbox; replay instead.
+    fn restore(&self, instance: &mut Instance, image: &Arc<Image>) -> Result<bool> {
         let Some(snapshots) = &self.snapshots else { return Ok(false) };
         if !instance.blank {
-            let (sandbox, handles) = snapshots.spare.take(image.size())?;
-            *instance = Instance { primed_handles: handles, ..Instance::new(sandbox) };
+            *instance = Instance::from_blank(snapshots.spare.take()?);
+            if instance.loaded >= image.loaded {
+                return Ok(true);
+            }
         }
-        let Some(memory) = instance.sandbox.memory.clone() else { return Ok(false) };
-        if memory.size() < image.size() {
-            instance.primed_handles = prime(&mut instance.sandbox, image.size(), self.limits.memory_bytes)?;
-        }
-        if instance.primed_handles != image.handles {
-            tracing::warn!(
-                "a new sandbox holds {} WASI handles, the snapshot {}: replaying the loads instead",
-                instance.primed_handles,
-                image.handles
-            );
+        if !restore_sandbox(&mut instance.sandbox, instance.primed_handles, image, self.limits.memory_bytes)? {
             return Ok(false);
         }
-        // SAFETY: the instance is checked out (no guest code runs in it), was primed like the
-        // sandbox the image came from, and its memory is at least the image's size.
-        unsafe { image.map_over(&memory) }.map_err(|e| sandbox_error(None, format!("cannot map the snapshot: {e}")))?;
         instance.blank = false;
         instance.loaded = image.loaded;
-        // The image's `random` state is the snapshotted sandbox's: give this one its own.
-        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), image.loaded);
-        self.prepare(instance);
-        let runtime = instance.sandbox.guest.udfbox_runtime_runtime();
-        let outcome = drive(deadline_in(INSTANTIATE_TIMEOUT), runtime.call_reseed(&mut instance.sandbox.store, seed))?;
-        self.finish(instance, None, outcome.map(|r| r.map(Ok)))?;
         Ok(true)
     }
 
@@ -778,7 +831,7 @@ impl WasmBackend {
             if !snapshots.refused.swap(true, Ordering::AcqRel) {
                 tracing::warn!("no snapshot after open(): {why}; new sandboxes run the files and open() again");
             }
-            *snapshots.image.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            snapshots.spare.set_image(None);
         };
         let Some(memory) = instance.sandbox.memory.clone() else {
             return refuse("the sandbox's memory is not the host's".into());
@@ -790,11 +843,7 @@ impl WasmBackend {
             ));
         }
         match Image::capture(&memory, instance.loaded, handles) {
-            Ok(image) => {
-                let size = image.size();
-                *snapshots.image.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(image));
-                snapshots.spare.refill(size);
-            }
+            Ok(image) => snapshots.spare.set_image(Some(Arc::new(image))),
             Err(e) => refuse(format!("cannot copy the sandbox's memory: {e}")),
         }
     }
