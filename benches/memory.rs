@@ -6,7 +6,11 @@
 //!   sandbox maps the compiled image copy-on-write, and RSS counts a clean page of it once per
 //!   mapping, while PSS counts it once in all;
 //! - process: each worker process's PSS (its own pages, plus shared pages divided among the
-//!   processes sharing them) and its RSS.
+//!   processes sharing them) and its RSS;
+//! - wasm with a post-`open()` snapshot (`Options::snapshot`): per set, its sandbox, its spare
+//!   (made and restored in the background) and the pages of its image the two have mapped, as
+//!   PSS; the image itself is an in-memory file of the size printed, counted in PSS only where
+//!   mapped and read.
 //!
 //! Not a timing, so not criterion: it prints a table. `cargo bench --bench memory` measures 100
 //! sandboxes; under `cargo test` (no `--bench` argument) it is a smoke run over 3.
@@ -34,8 +38,12 @@ fn own_memory() -> (usize, usize) {
 }
 
 fn idle_set(mode: Mode) -> (FunctionSet, i64) {
+    idle_set_with(mode, false)
+}
+
+fn idle_set_with(mode: Mode, snapshot: bool) -> (FunctionSet, i64) {
     let limits = Limits { max_instances: 1, ..Limits::default() };
-    let mut set = FunctionSet::new(Options { mode, limits, ..Default::default() }).unwrap();
+    let mut set = FunctionSet::new(Options { mode, limits, snapshot, ..Default::default() }).unwrap();
     set.load_source("memory.py", SOURCE).unwrap();
     let zero: ArrayRef = Arc::new(Int64Array::from(vec![0]));
     let pid = set.call("pid", &[zero], 1).unwrap();
@@ -65,6 +73,27 @@ fn main() {
             "| {mode} | {} PSS, {} private | host PSS and private RSS added / {count} |",
             per(after.0, before.0),
             per(after.1, before.1)
+        );
+        drop((sets, warm));
+    }
+    {
+        let warm = idle_set_with(Mode::Wasm, true);
+        let before = own_memory();
+        let sets: Vec<_> = (0..count)
+            .map(|_| {
+                let set = idle_set_with(Mode::Wasm, true);
+                // Let the set's spare sandbox be made and restored in the background.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                set
+            })
+            .collect();
+        let after = own_memory();
+        let per = |after: usize, before: usize| mib(after.saturating_sub(before) as f64 / count as f64);
+        println!(
+            "| wasm, snapshot | {} PSS, {} private | host PSS and private RSS added / {count}: a sandbox, a spare and the image pages they map (image: {} per set) |",
+            per(after.0, before.0),
+            per(after.1, before.1),
+            mib(sets[0].0.snapshot_bytes().unwrap_or(0) as f64)
         );
         drop((sets, warm));
     }

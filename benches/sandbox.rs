@@ -14,7 +14,8 @@
 //!   background beforehand, as the set does), and `wasm/snapshot_first_call`, the same plus its
 //!   first one-row call (the page faults of the copy-on-write image land there);
 //!   `wasm/snapshot_no_spare` makes the new sandbox on the spot: instantiate (host-allocated
-//!   memory: the data segments are copied), prime, map the image, reseed.
+//!   memory: the data segments are copied), prime, map the image, reseed. `process/snapshot_fork`:
+//!   a new worker forked from the set's post-`open()` template.
 //!
 //! `cargo bench --bench sandbox` (the component size is printed first).
 
@@ -146,6 +147,18 @@ fn snapshot(c: &mut Criterion) {
                 std::thread::sleep(Duration::from_millis(1));
             },
             |()| backend.checkout_ready().unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    // Process mode: a new worker forked from the post-open() template, ready for its first call.
+    let workers =
+        ProcessBackend::with_options(default_python(), Limits { max_instances: 1, ..Limits::default() }, None, true)
+            .unwrap();
+    workers.load("lookup.py", SLOW_OPEN, &[]).result.unwrap();
+    group.bench_function(BenchmarkId::new("process", "snapshot_fork"), |bench| {
+        bench.iter_batched(
+            || workers.discard_idle(),
+            |()| workers.checkout_and_return().unwrap(),
             criterion::BatchSize::PerIteration,
         )
     });

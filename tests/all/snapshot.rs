@@ -112,6 +112,8 @@ fn a_replaced_sandbox_starts_from_the_state_open_left() {
         let set = set(mode, true, &[("token.py", TOKEN)]);
         let first = text(&set, "token");
         assert!(first.ends_with("/1/blue"), "{mode}: open() ran once, with the job parameters: {first}");
+        // Only the sandbox keeps an image in the host's memory (a worker's is the template process).
+        assert_eq!(set.snapshot_bytes().is_some(), mode == Mode::Wasm, "{mode}");
         assert_eq!((number(&set, "calls"), number(&set, "calls")), (1, 2), "{mode}");
         fault(&set);
         assert_eq!(text(&set, "token"), first, "{mode}: open() did not run again, its state is there");
@@ -240,8 +242,10 @@ def spin(x):
     assert!(first.ends_with(" beta"), "{first}");
     fault(&set);
     assert_eq!(text(&set, "loaded"), first);
+    assert!(set.snapshot_bytes().is_some());
     // A file kept open: no image; the new sandbox runs open() again, and works.
     let set = make(HOLDS_FILE);
+    assert_eq!(set.snapshot_bytes(), None);
     let first = text(&set, "reader");
     assert!(first.ends_with(" alpha"), "{first}");
     fault(&set);

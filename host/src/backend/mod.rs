@@ -245,6 +245,10 @@ pub trait Backend: Send + Sync {
     fn memory_peak(&self) -> Option<usize> {
         None
     }
+    /// Bytes of the post-`open()` image (wasm with `Options::snapshot` only).
+    fn snapshot_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Options for a [`FunctionSet`].
@@ -778,6 +782,12 @@ impl FunctionSet {
     /// The most linear memory the current sandbox has grown to, in bytes (wasm mode only).
     pub fn memory_peak(&self) -> Option<usize> {
         self.backend.memory_peak()
+    }
+
+    /// Bytes of the post-`open()` image new sandboxes start from (`Options::snapshot`, wasm
+    /// mode, once a load was snapshotted): memory the set keeps for it, shared by its sandboxes.
+    pub fn snapshot_bytes(&self) -> Option<usize> {
+        self.backend.snapshot_bytes()
     }
 
     /// Fuel `name` has used so far, when the sandbox meters fuel (`Limits::fuel`).

@@ -681,6 +681,13 @@ impl ProcessBackend {
         Ok(())
     }
 
+    /// Ends every idle worker, as a fault would: the next call needs a new one (benches).
+    pub fn discard_idle(&self) {
+        for mut lease in self.pool.idle() {
+            lease.get().broken = true;
+        }
+    }
+
     fn checkout(&self) -> Result<Lease<'_, Worker>> {
         let mut lease = self.pool.checkout(|| {
             if let Some(forked) = self.fork_template(1) {

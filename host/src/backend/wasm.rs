@@ -759,11 +759,6 @@ impl WasmBackend {
         self.catch_up(lease.get(), budget, None)
     }
 
-    /// Bytes of the newest post-`open()` image (kept once per set, shared by its sandboxes).
-    pub fn snapshot_bytes(&self) -> Option<usize> {
-        self.image().map(|image| image.size())
-    }
-
     /// Takes an idle instance, or makes one if fewer than `max_instances` exist, or waits for
     /// one to be returned. The caller brings it up to date with the loaded files ([`Self::catch_up`]).
     fn checkout(&self) -> Result<Lease<'_, Instance>> {
@@ -1508,6 +1503,10 @@ impl Backend for WasmBackend {
             })
             .map(drop);
         reply
+    }
+
+    fn snapshot_bytes(&self) -> Option<usize> {
+        self.image().map(|image| image.size())
     }
 
     fn memory_peak(&self) -> Option<usize> {
