@@ -838,7 +838,15 @@ impl WasmBackend {
             ));
         }
         match Image::capture(&memory, instance.loaded, handles) {
-            Ok(image) => snapshots.spare.set_image(Some(Arc::new(image))),
+            Ok(image) => {
+                // The sandbox's memory is the image now: mapped over it, its pages are shared
+                // with the image instead of being a private copy of it.
+                // SAFETY: no guest code runs in it (checked out), and the image is its own memory.
+                if let Err(e) = unsafe { image.map_over(&memory) } {
+                    tracing::debug!("the snapshotted sandbox keeps its own pages: {e}");
+                }
+                snapshots.spare.set_image(Some(Arc::new(image)))
+            }
             Err(e) => refuse(format!("cannot copy the sandbox's memory: {e}")),
         }
     }
