@@ -280,3 +280,17 @@ def spin(x):
     draws.dedup();
     assert_eq!(draws.len(), 3, "{draws:?}");
 }
+
+/// The row path (`FunctionSet::prepare`) reaches the restored state as a batch does.
+#[test]
+fn the_row_path_reaches_a_restored_sandbox() {
+    use datafusion::scalar::ScalarValue;
+    for mode in REPLACING {
+        let set = set(mode, true, &[("token.py", TOKEN)]);
+        let token = set.prepare("token").unwrap();
+        let first = token.call_row(&[ScalarValue::Int64(Some(1))]).unwrap();
+        fault(&set);
+        assert_eq!(token.call_row(&[ScalarValue::Int64(Some(1))]).unwrap(), first, "{mode}");
+        assert_eq!(text(&set, "token"), first.to_string(), "{mode}");
+    }
+}

@@ -819,7 +819,6 @@ impl WasmBackend {
     /// Takes the image of an instance a load and `open()` just ran in (its output taken, no
     /// call made since), unless it holds WASI handles a fresh sandbox would not.
     fn capture(&self, instance: &mut Instance) {
-        instance.capture = false;
         let Some(snapshots) = &self.snapshots else { return };
         let handles = instance.sandbox.store.data_mut().table.iter_mut().count();
         let refuse = |why: String| {
@@ -1089,7 +1088,7 @@ impl WasmBackend {
                     Err(e) => result = result.and(Err(e)),
                 }
             }
-            if instance.capture && !instance.in_guest && result.is_ok() {
+            if std::mem::take(&mut instance.capture) && !instance.in_guest && result.is_ok() {
                 self.capture(instance);
             }
             self.peak.fetch_max(instance.sandbox.store.data().limiter.peak, Ordering::Relaxed);
