@@ -294,3 +294,37 @@ fn the_row_path_reaches_a_restored_sandbox() {
         assert_eq!(text(&set, "token"), first.to_string(), "{mode}");
     }
 }
+
+/// An `open()` that fills most of the memory limit: the image is nearly as large as the limit,
+/// and a new sandbox still starts from it.
+#[test]
+fn a_snapshot_near_the_memory_limit_restores() {
+    const BIG: &str = r#"
+import os
+from pyflink.table import DataTypes
+from pyflink.table.udf import ScalarFunction, udf
+
+class Big(ScalarFunction):
+    def open(self, function_context):
+        self.blob = bytearray(os.urandom(1 << 16)) * 1200   # 75 MiB
+        self.token = os.urandom(8).hex()
+
+    def eval(self, x):
+        return "%s %d %d" % (self.token, len(self.blob), self.blob[123456])
+
+big = udf(Big(), input_types=[DataTypes.BIGINT()], result_type=DataTypes.STRING())
+
+@udf(input_types=[DataTypes.BIGINT()], result_type=DataTypes.BIGINT())
+def spin(x):
+    while True:
+        pass
+"#;
+    let limits =
+        Limits { timeout: Duration::from_millis(1500), max_instances: 1, memory_bytes: 128 << 20, ..Limits::default() };
+    let mut set = FunctionSet::new(Options { mode: Mode::Wasm, snapshot: true, limits, ..Default::default() }).unwrap();
+    set.load_source("big.py", BIG).unwrap();
+    let first = text(&set, "big");
+    assert!(set.snapshot_bytes().unwrap() > 75 << 20);
+    fault(&set);
+    assert_eq!(text(&set, "big"), first);
+}

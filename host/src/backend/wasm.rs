@@ -567,17 +567,30 @@ impl Spare {
 
     /// A new sandbox, primed, and restored from the newest image if there is one.
     fn make(&self) -> Result<Blank> {
+        let mut blank = self.blank()?;
+        if let Some(image) = self.image() {
+            match restore_sandbox(&mut blank.sandbox, blank.handles, &image, self.limits.memory_bytes) {
+                Ok(true) => blank.restored = Some(image),
+                // Grown, or half restored: a new blank sandbox replays the loads instead.
+                Ok(false) => blank = self.blank()?,
+                Err(e) => {
+                    tracing::warn!("cannot restore a sandbox from the snapshot ({e}): replaying the loads instead");
+                    blank = self.blank()?;
+                }
+            }
+        }
+        Ok(blank)
+    }
+
+    /// A new sandbox, primed, not restored.
+    fn blank(&self) -> Result<Blank> {
         let made = drive(
             deadline_in(INSTANTIATE_TIMEOUT),
             self.prepared.instantiate(&self.limits, self.deps.as_deref(), self.deterministic),
         )?;
         let mut sandbox = made.map_err(|_| Error::Timeout { function: None, limit: INSTANTIATE_TIMEOUT })??;
         let handles = prime(&mut sandbox, 0, self.limits.memory_bytes)?;
-        let restored = match self.image() {
-            Some(image) if restore_sandbox(&mut sandbox, handles, &image, self.limits.memory_bytes)? => Some(image),
-            _ => None,
-        };
-        Ok(Blank { sandbox, handles, restored })
+        Ok(Blank { sandbox, handles, restored: None })
     }
 
     /// The spare if there is one (and a new one started in the background), else a new sandbox.
@@ -808,8 +821,16 @@ impl WasmBackend {
                 return Ok(true);
             }
         }
-        if !restore_sandbox(&mut instance.sandbox, instance.primed_handles, image, self.limits.memory_bytes)? {
-            return Ok(false);
+        match restore_sandbox(&mut instance.sandbox, instance.primed_handles, image, self.limits.memory_bytes) {
+            Ok(true) => {}
+            failed => {
+                if let Err(e) = failed {
+                    tracing::warn!("cannot restore a sandbox from the snapshot ({e}): replaying the loads instead");
+                }
+                // Grown, or half restored: a new blank sandbox replays the loads instead.
+                *instance = Instance::from_blank(snapshots.spare.blank()?);
+                return Ok(false);
+            }
         }
         instance.blank = false;
         instance.loaded = image.loaded;
