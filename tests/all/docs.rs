@@ -120,11 +120,16 @@ fn readme_snapshot_example_runs() {
     let (command, query) = block.trim_end().trim_end_matches('"').split_once(" \\\n  \"").unwrap();
     let mut args: Vec<&str> = command.trim_start_matches("udfbox ").split_whitespace().collect();
     args.push(query);
-    let (code, with_snapshot, stderr) = udfbox(&args);
+    let (code, expected, stderr) = udfbox(&args);
     assert_eq!(code, 0, "{stderr}");
-    assert!(with_snapshot.contains("story"), "{with_snapshot}");
-    args.retain(|a| *a != "--snapshot");
-    let (code, without, stderr) = udfbox(&args);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(with_snapshot, without);
+    assert!(expected.contains("story"), "{expected}");
+    for mode in ["wasm", "native", "process"] {
+        for snapshot in [true, false] {
+            let mut run: Vec<&str> = args.iter().copied().filter(|a| snapshot || *a != "--snapshot").collect();
+            run.extend(["--mode", mode]);
+            let (code, stdout, stderr) = udfbox(&run);
+            assert_eq!(code, 0, "{mode}: {stderr}");
+            assert_eq!(stdout, expected, "{mode}, snapshot {snapshot}");
+        }
+    }
 }
