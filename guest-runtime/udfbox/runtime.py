@@ -314,6 +314,21 @@ def _row_plan(name, fn):
 def _row_decoder(codes):
     n = len(codes)
     width = (n + 7) // 8
+    if None not in codes and width == 1:
+        # Fixed width, up to 8 arguments: one precompiled struct unpacks the NULL mask and the
+        # values (the common case: no slice, no int.from_bytes per call).
+        layout = struct.Struct("<B" + "".join(codes))
+        size = layout.size
+
+        def decode(row):
+            if len(row) != size:
+                raise ValueError("a row of %d bytes, expected %d" % (len(row), size))
+            values = layout.unpack(row)
+            mask = values[0]
+            if not mask:
+                return values[1:]
+            return [None if mask >> i & 1 else v for i, v in enumerate(values[1:])]
+        return decode
     if None not in codes:
         # Fixed width only: one precompiled struct unpacks the whole row.
         layout = struct.Struct("<" + "".join(codes))
