@@ -378,9 +378,8 @@ def _row_result(code):
     if code == "?":
         return ((lambda value: b"\x00\x01" if value else b"\x00\x00"), bool,
                 lambda node: _ROW_NULL if node[1] else (b"\x00\x01" if node[3][0][0] & 1 else b"\x00\x00"))
-    layout = struct.Struct("<" + code)
-    pack = layout.pack
-    return ((lambda value: b"\x00" + pack(value)), float if code in "fd" else int,
+    pack = struct.Struct("<B" + code).pack  # the NULL byte and the value in one call
+    return ((lambda value: pack(0, value)), float if code in "fd" else int,
             lambda node: _ROW_NULL if node[1] else b"\x00" + bytes(node[3][0]))
 
 
