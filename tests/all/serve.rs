@@ -864,6 +864,21 @@ async fn native_and_process_mode_serve_the_same() {
     }
 }
 
+/// `udfbox serve --snapshot`: loads run `open()` at once and every mode serves as without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mode_serves_with_a_snapshot_after_open() {
+    for mode in ["wasm", "native", "process"] {
+        let (_dir, server) = serve_gcd(&["--mode", mode, "--snapshot"]);
+        let mut client = server.client(None).await;
+        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9), None])), ("b", ints(&[Some(6), Some(1)]))])
+            .await
+            .unwrap();
+        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(3), None]) as &dyn Array, "{mode}");
+        let status = call(&mut client, "inverse", vec![("x", ints(&[Some(0)]))]).await.unwrap_err();
+        assert!(status.message().contains("ZeroDivisionError"), "{mode}: {status:?}");
+    }
+}
+
 #[test]
 fn bad_setups_are_refused_with_clear_errors() {
     let (code, _, stderr) = crate::harness::udfbox(&["serve", "--listen", "127.0.0.1:0"]);

@@ -328,3 +328,21 @@ def spin(x):
     fault(&set);
     assert_eq!(text(&set, "big"), first);
 }
+
+/// Fuel metering and snapshots together (a metered engine with host-allocated memories).
+#[test]
+fn a_metered_set_snapshots_too() {
+    let limits = Limits {
+        timeout: Duration::from_millis(1500),
+        max_instances: 1,
+        fuel: Some(20_000_000_000),
+        ..Limits::default()
+    };
+    let options = Options { mode: Mode::Wasm, snapshot: true, limits, ..Default::default() };
+    let mut set = FunctionSet::new(options).unwrap();
+    set.load_source("token.py", TOKEN).unwrap();
+    let first = text(&set, "token");
+    assert!(set.fuel_used("token").is_some_and(|fuel| fuel > 0));
+    fault(&set);
+    assert_eq!(text(&set, "token"), first);
+}
