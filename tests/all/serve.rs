@@ -850,25 +850,19 @@ async fn localhost_is_both_loopback_families() {
     }
 }
 
+/// Every mode serves the same, with and without `--snapshot` (loads run `open()` at once).
 #[tokio::test(flavor = "multi_thread")]
-async fn native_and_process_mode_serve_the_same() {
-    for mode in ["native", "process"] {
-        let (_dir, server) = serve_gcd(&["--mode", mode]);
-        let mut client = server.client(None).await;
-        let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9), None])), ("b", ints(&[Some(6), Some(1)]))])
-            .await
-            .unwrap();
-        assert_eq!(result.column(0).as_ref(), &Int32Array::from(vec![Some(3), None]) as &dyn Array, "{mode}");
-        let status = call(&mut client, "inverse", vec![("x", ints(&[Some(0)]))]).await.unwrap_err();
-        assert!(status.message().contains("ZeroDivisionError"), "{mode}: {status:?}");
-    }
-}
-
-/// `udfbox serve --snapshot`: loads run `open()` at once and every mode serves as without it.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_mode_serves_with_a_snapshot_after_open() {
-    for mode in ["wasm", "native", "process"] {
-        let (_dir, server) = serve_gcd(&["--mode", mode, "--snapshot"]);
+async fn every_mode_serves_the_same_with_and_without_a_snapshot() {
+    let runs: [&[&str]; 5] = [
+        &["--mode", "native"],
+        &["--mode", "process"],
+        &["--mode", "wasm", "--snapshot"],
+        &["--mode", "native", "--snapshot"],
+        &["--mode", "process", "--snapshot"],
+    ];
+    for args in runs {
+        let (_dir, server) = serve_gcd(args);
+        let mode = args.join(" ");
         let mut client = server.client(None).await;
         let result = call(&mut client, "gcd", vec![("a", ints(&[Some(9), None])), ("b", ints(&[Some(6), Some(1)]))])
             .await

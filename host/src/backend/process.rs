@@ -714,6 +714,7 @@ impl ProcessBackend {
             let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.get(worker.loaded..).unwrap_or_default().to_vec()
         };
+        let replayed = !missing.is_empty();
         for load in missing {
             // What the file printed was shown when it was first loaded.
             if self.request(worker, None, load_request(&load), &mut String::new()).is_err() {
@@ -724,6 +725,10 @@ impl ProcessBackend {
                 });
             }
             worker.loaded += 1;
+        }
+        if replayed && self.snapshot {
+            // Without a template, a snapshotting set's worker still opens its functions at load.
+            self.request(worker, None, open_all_request(), &mut String::new())?;
         }
         Ok(())
     }
@@ -848,6 +853,10 @@ impl ProcessBackend {
     }
 }
 
+fn open_all_request() -> Frame {
+    Frame { header: json!({ "op": "open_all" }), buffers: Vec::new() }
+}
+
 fn load_request(load: &Load) -> Frame {
     Frame {
         header: json!({ "op": "load", "filename": load.filename, "source": load.source, "params": load.params }),
@@ -918,12 +927,7 @@ impl Backend for ProcessBackend {
                 .and_then(|infos| infos.iter().map(info_of).collect::<Option<Vec<_>>>())
                 .ok_or_else(|| malformed("function list"))?;
             if self.snapshot {
-                self.request(
-                    worker,
-                    None,
-                    Frame { header: json!({ "op": "open_all" }), buffers: Vec::new() },
-                    &mut output,
-                )?;
+                self.request(worker, None, open_all_request(), &mut output)?;
             }
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(load));

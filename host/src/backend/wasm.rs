@@ -456,8 +456,6 @@ struct Instance {
     retire: bool,
     /// The last call returned what UDFs printed with its result.
     output_taken: bool,
-    /// Snapshotting sets: no file has been loaded or restored into it since it was primed.
-    blank: bool,
     /// Snapshotting sets: WASI handles it held once primed.
     primed_handles: usize,
     /// Snapshotting sets: a call ran in it since it was loaded or restored.
@@ -471,12 +469,7 @@ impl Instance {
     /// A snapshotting set's sandbox made ahead of time, restored or still blank.
     fn from_blank(blank: Blank) -> Self {
         let loaded = blank.restored.as_ref().map_or(0, |image| image.loaded);
-        Instance {
-            primed_handles: blank.handles,
-            loaded,
-            blank: blank.restored.is_none(),
-            ..Instance::new(blank.sandbox)
-        }
+        Instance { primed_handles: blank.handles, loaded, ..Instance::new(blank.sandbox) }
     }
 
     fn new(sandbox: Sandbox) -> Self {
@@ -489,7 +482,6 @@ impl Instance {
             in_guest: false,
             retire: false,
             output_taken: false,
-            blank: true,
             primed_handles: 0,
             called: false,
             capture: false,
@@ -565,21 +557,23 @@ impl Spare {
         self.refill();
     }
 
-    /// A new sandbox, primed, and restored from the newest image if there is one.
+    /// A new sandbox, primed, and restored from the newest image if there is one. If restoring
+    /// fails, a new blank sandbox instead, which replays the loads (a half-restored one is not
+    /// to be trusted).
     fn make(&self) -> Result<Blank> {
         let mut blank = self.blank()?;
-        if let Some(image) = self.image() {
-            match restore_sandbox(&mut blank.sandbox, blank.handles, &image, self.limits.memory_bytes) {
-                Ok(true) => blank.restored = Some(image),
-                // Grown, or half restored: a new blank sandbox replays the loads instead.
-                Ok(false) => blank = self.blank()?,
-                Err(e) => {
-                    tracing::warn!("cannot restore a sandbox from the snapshot ({e}): replaying the loads instead");
-                    blank = self.blank()?;
-                }
+        let Some(image) = self.image() else { return Ok(blank) };
+        match restore_sandbox(&mut blank.sandbox, &image, self.limits.memory_bytes) {
+            Ok(true) => {
+                blank.restored = Some(image);
+                Ok(blank)
+            }
+            Ok(false) => self.blank(),
+            Err(e) => {
+                tracing::warn!("cannot restore a sandbox from the snapshot ({e}): replaying the loads instead");
+                self.blank()
             }
         }
-        Ok(blank)
     }
 
     /// A new sandbox, primed, not restored.
@@ -635,20 +629,21 @@ impl Spare {
     }
 }
 
-/// Maps `image` over a primed sandbox holding `handles` WASI handles (growing its memory first
-/// if needed) and reseeds its Python `random`. `Ok(false)`: the image does not fit this sandbox
-/// (it holds other handles); it is left as it was.
-fn restore_sandbox(sandbox: &mut Sandbox, handles: usize, image: &Image, limit: usize) -> Result<bool> {
+/// Maps `image` over a primed sandbox no load ran in (growing its memory first if needed) and
+/// reseeds its Python `random`. `Ok(false)`: the image does not fit this sandbox (it holds other
+/// WASI handles than the snapshotted one did); it is left as it was.
+fn restore_sandbox(sandbox: &mut Sandbox, image: &Image, limit: usize) -> Result<bool> {
     let Some(memory) = sandbox.memory.clone() else { return Ok(false) };
-    if memory.size() < image.size() {
-        prime(sandbox, image.size(), limit)?;
-    }
+    let handles = sandbox.store.data_mut().table.iter_mut().count();
     if handles != image.handles {
         tracing::warn!(
             "a new sandbox holds {handles} WASI handles, the snapshot {}: replaying the loads instead",
             image.handles
         );
         return Ok(false);
+    }
+    if memory.size() < image.size() {
+        prime(sandbox, image.size(), limit)?;
     }
     // SAFETY: no guest code runs in the sandbox (the caller holds it), it was primed like the
     // sandbox the image came from, and its memory is at least the image's size.
@@ -767,8 +762,9 @@ impl WasmBackend {
     /// Checks out a sandbox brought up to date with the loads (restored from the snapshot, or
     /// the files replayed) and returns it: what a new sandbox costs before its first call.
     pub fn checkout_ready(&self) -> Result<()> {
-        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
         let mut lease = self.checkout()?;
+        self.restore_if_behind(lease.get(), false)?;
+        let budget = Budget { deadline: deadline_in(self.limits.timeout) };
         self.catch_up(lease.get(), budget, None)
     }
 
@@ -795,46 +791,16 @@ impl WasmBackend {
         self.snapshots.as_ref()?.spare.image()
     }
 
-    /// For a snapshotting set: swaps a sandbox calls have run in for a blank one when `for_load`
-    /// (the next image must hold the loads and `open()` only), and brings a sandbox behind the
-    /// newest image to it.
+    /// For a snapshotting set: swaps a sandbox behind the newest image, or one calls have run in
+    /// when `for_load` (the next image must hold the loads and `open()` only), for the spare,
+    /// which is restored from the newest image (or, if that failed, blank: `catch_up` replays).
     fn restore_if_behind(&self, instance: &mut Instance, for_load: bool) -> Result<()> {
         let Some(snapshots) = &self.snapshots else { return Ok(()) };
-        let image = self.image();
-        if for_load && instance.called {
+        let behind = self.image().is_some_and(|image| image.loaded > instance.loaded);
+        if behind || (for_load && instance.called) {
             *instance = Instance::from_blank(snapshots.spare.take()?);
-        }
-        if let Some(image) = image.filter(|image| image.loaded > instance.loaded) {
-            self.restore(instance, &image)?;
         }
         Ok(())
-    }
-
-    /// Brings an instance to the newest image instead of replaying loads: a sandbox that ran
-    /// loads is swapped for the spare (restored ahead of time), a blank one gets the image mapped
-    /// over its memory. `Ok(false)`: the image does not fit this sandbox; replay instead.
-    fn restore(&self, instance: &mut Instance, image: &Arc<Image>) -> Result<bool> {
-        let Some(snapshots) = &self.snapshots else { return Ok(false) };
-        if !instance.blank {
-            *instance = Instance::from_blank(snapshots.spare.take()?);
-            if instance.loaded >= image.loaded {
-                return Ok(true);
-            }
-        }
-        match restore_sandbox(&mut instance.sandbox, instance.primed_handles, image, self.limits.memory_bytes) {
-            Ok(true) => {}
-            failed => {
-                if let Err(e) = failed {
-                    tracing::warn!("cannot restore a sandbox from the snapshot ({e}): replaying the loads instead");
-                }
-                // Grown, or half restored: a new blank sandbox replays the loads instead.
-                *instance = Instance::from_blank(snapshots.spare.blank()?);
-                return Ok(false);
-            }
-        }
-        instance.blank = false;
-        instance.loaded = image.loaded;
-        Ok(true)
     }
 
     /// Takes the image of an instance a load and `open()` just ran in (its output taken, no
@@ -903,7 +869,6 @@ impl WasmBackend {
             // What the file printed was shown when it was first loaded.
             self.take_output(instance, budget, function)?;
             instance.loaded += 1;
-            instance.blank = false;
             replayed = true;
         }
         if replayed && self.snapshots.is_some() {
@@ -1355,7 +1320,6 @@ impl Backend for WasmBackend {
                 self.open_all(instance, budget.deadline, None)?;
                 instance.capture = true;
             }
-            instance.blank = false;
             let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
             loads.push(Arc::new(Load {
                 filename: filename.to_string(),
